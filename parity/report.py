@@ -1,0 +1,207 @@
+"""Markdown, JSON and PNG reports of a `python -m parity check` run.
+
+`ReplayResult` is one scenario x profile outcome (invariant checks, golden comparison, error);
+`summary_markdown` is the table printed by `check` (and appended to $GITHUB_STEP_SUMMARY);
+`write_report` writes report.md, report.json and PNGs into the output directory.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from . import jsonsafe
+from .invariants import FAIL, PASS, WARN, Check, first_failure
+
+REPORT_SCHEMA = "parity-report/1"
+
+
+@dataclass
+class ReplayResult:
+    """Outcome of one replay. golden: 'ok' | 'changed' | 'missing' | 'error' | 'skipped'."""
+
+    scenario: str
+    profile: str
+    tier: str
+    checks: list[Check] = field(default_factory=list)
+    golden: str = "skipped"
+    golden_detail: list[str] = field(default_factory=list)
+    error: str | None = None
+    wall_s: float = 0.0
+    telemetry_file: str | None = None
+    scalars: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return (self.error is not None or any(c.failed for c in self.checks)
+                or self.golden in ("changed", "missing", "error"))
+
+    @property
+    def status(self) -> str:
+        return "FAIL" if self.failed else "ok"
+
+    def first_problem(self) -> str:
+        """One line: the error, else the earliest failing check, else the golden problem."""
+        if self.error:
+            return self.error
+        bad = first_failure(self.checks)
+        if bad is not None:
+            return f"{bad.stage}: {bad.name} ({bad.detail})"
+        if self.golden in ("changed", "missing", "error"):
+            return f"golden {self.golden}" + (f": {self.golden_detail[0]}" if self.golden_detail else "")
+        warns = [c for c in self.checks if c.verdict == WARN]
+        return f"warn {warns[0].stage}: {warns[0].name}" if warns else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario, "profile": self.profile, "tier": self.tier,
+            "status": self.status, "error": self.error, "wall_s": self.wall_s,
+            "golden": self.golden, "golden_detail": list(self.golden_detail),
+            "telemetry_file": self.telemetry_file, "scalars": dict(self.scalars),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def _count(checks: Sequence[Check], verdict: str) -> int:
+    return sum(1 for c in checks if c.verdict == verdict)
+
+
+def summary_markdown(results: Sequence[ReplayResult], *, wall_s: float | None = None) -> str:
+    """Markdown summary: one row per replay, then the totals line."""
+    lines = ["| scenario | profile | status | checks pass/warn/fail | golden | g | s/s_cf | "
+             "first problem |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        g = r.scalars.get("g")
+        ratio = r.scalars.get("s_over_s_cf")
+        first = r.first_problem().replace("|", "\\|")
+        if len(first) > 110:
+            first = first[:107] + "..."
+        lines.append(
+            f"| {r.scenario} | {r.profile} | {r.status} | {_count(r.checks, PASS)}/"
+            f"{_count(r.checks, WARN)}/{_count(r.checks, FAIL)} | {r.golden} | "
+            f"{'' if g is None else f'{g:.4g}'} | {'' if ratio is None else f'{ratio:.4g}'} | "
+            f"{first} |")
+    n_fail = sum(r.failed for r in results)
+    total = f"**{len(results) - n_fail}/{len(results)} replays ok**"
+    if wall_s is not None:
+        total += f", wall time {wall_s:.1f} s"
+    return "\n".join(lines) + "\n\n" + total + "\n"
+
+
+def checks_markdown(result: ReplayResult) -> str:
+    """Markdown table of one replay's checks."""
+    lines = [f"### {result.scenario} / {result.profile} ({result.tier}): {result.status}", "",
+             "| stage | check | verdict | value | bound | detail |", "|---|---|---|---|---|---|"]
+    for c in result.checks:
+        lines.append(f"| {c.stage} | {c.name} | {c.verdict} | {_fmt(c.value)} | {_fmt(c.bound)} | "
+                     f"{c.detail.replace('|', chr(92) + '|')} |")
+    if result.error:
+        lines.append(f"\nerror: `{result.error}`")
+    if result.golden_detail:
+        lines.append("\ngolden differences:\n")
+        lines.extend(f"- {d}" for d in result.golden_detail[:20])
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.6g}"
+    return str(x).replace("|", "\\|")
+
+
+def _heatmap_png(results: Sequence[ReplayResult], path: pathlib.Path) -> None:
+    """PNG: replays (rows) x checks (columns), green pass / orange warn / red fail."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names: list[str] = []
+    for r in results:
+        for c in r.checks:
+            if c.name not in names:
+                names.append(c.name)
+    code = {PASS: 0, WARN: 1, FAIL: 2}
+    grid = np.full((max(1, len(results)), max(1, len(names))), np.nan)
+    for i, r in enumerate(results):
+        for c in r.checks:
+            grid[i, names.index(c.name)] = code.get(c.verdict, np.nan)
+    cmap = matplotlib.colors.ListedColormap(["#2e7d32", "#f9a825", "#c62828"])
+    fig, ax = plt.subplots(figsize=(2.5 + 0.35 * len(names), 2.5 + 0.3 * len(results)),
+                           layout="constrained")
+    ax.imshow(grid, cmap=cmap, vmin=-0.5, vmax=2.5, aspect="auto")
+    ax.set_xticks(range(len(names)), names, rotation=70, ha="right", fontsize=7)
+    ax.set_yticks(range(len(results)), [f"{r.scenario}/{r.profile}" for r in results], fontsize=7)
+    ax.set_title("invariants: green pass, amber warn, red fail", fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _scales_png(results: Sequence[ReplayResult], path: pathlib.Path) -> None:
+    """PNG: g and the predicted amplitude target vs the activation ceiling per replay."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if "g" in r.scalars]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
+    labels = [f"{r.scenario}/{r.profile}" for r in rows]
+    axes[0].bar(range(len(rows)), [r.scalars["g"] for r in rows], color="#1565c0")
+    axes[0].set_title("normalization gain g = sqrt((N/2)^2 / E)", fontsize=9)
+    implied = [r.scalars.get("implied_amplitude_max", float("nan")) for r in rows]
+    ceiling = [min(r.scalars.get("activation_ceiling", float("inf")), 1e3) for r in rows]
+    axes[1].bar(range(len(rows)), implied, color="#6a1b9a", label="implied max amplitude")
+    axes[1].scatter(range(len(rows)), ceiling, color="#c62828", marker="_", s=300,
+                    label="activation ceiling (inf clipped)")
+    axes[1].set_yscale("log")
+    axes[1].set_title("reachability: target vs ceiling (before training)", fontsize=9)
+    axes[1].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xticks(range(len(rows)), labels, rotation=70, ha="right", fontsize=7)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(out_dir: str | os.PathLike, results: Sequence[ReplayResult], *,
+                 meta: Mapping[str, Any], wall_s: float) -> dict[str, pathlib.Path]:
+    """Write report.md, report.json, invariants.png and scales.png into `out_dir` (atomic
+    text files); return {name: path}."""
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"heatmap": out / "invariants.png", "scales": out / "scales.png"}
+    _heatmap_png(results, paths["heatmap"])
+    _scales_png(results, paths["scales"])
+    n_fail = sum(r.failed for r in results)
+    md = [f"# parity check ({meta.get('tier', '?')} tier)", "",
+          f"- date (UTC): {meta.get('date', '')}",
+          f"- command: `{meta.get('command', '')}`",
+          f"- result: {'FAIL' if n_fail else 'ok'} ({len(results) - n_fail}/{len(results)} replays ok)",
+          "", "## Summary", "", summary_markdown(results, wall_s=wall_s),
+          "![invariants](invariants.png)", "", "![scales](scales.png)", "", "## Checks", ""]
+    md.extend(checks_markdown(r) for r in results)
+    paths["markdown"] = jsonsafe.write_text_atomic(out / "report.md", "\n".join(md))
+    doc = {"schema": REPORT_SCHEMA, "meta": dict(meta), "wall_s": wall_s,
+           "ok": n_fail == 0, "replays": [r.to_dict() for r in results]}
+    paths["json"] = jsonsafe.write_json(out / "report.json", doc)
+    return paths
+
+
+def default_out_dir(root: str | os.PathLike = "reports") -> pathlib.Path:
+    """reports/<UTC stamp>/ (YYYYmmddTHHMMSSZ)."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return pathlib.Path(root) / stamp
+
+
+def append_step_summary(markdown: str) -> bool:
+    """Append `markdown` to $GITHUB_STEP_SUMMARY when that variable is set; True if written."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return False
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    return True

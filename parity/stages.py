@@ -1,0 +1,777 @@
+"""The pipeline as named stages (DESIGN §8), one function each: thin calls into ptycho.
+
+Stage order: object, probe, scan, simulate, group, normalize, scale, container,
+network_input, labels, forward; with training also train, infer, stitch, evaluate. Every
+runner (replay, check, goldens, tests, benchmarks) goes through `run_stages`; there is no
+second implementation of a stage.
+
+Profile-independent quantities come first: E, g, s, s_cf, the raw container and the network
+input (g*X_raw in both profiles, DESIGN §4). The profile's data feed and chosen scale enter at
+`labels` (amplitude labels X_norm vs X_raw: ratio g; count labels equal) and `forward`
+(activation, output scaler). Grouping is its own axis (`ReplaySpec.grouping`).
+
+`run_replay` runs the dataclass path and the legacy-dict path (ptycho.legacy bridge) and
+evaluates the invariants. Fault injection for tests: parity.faults (PARITY_FAULT).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ptycho.config import InferenceConfig, TrainingConfig
+from ptycho.errors import StaleConfigError
+
+from . import faults
+from .invariants import Check, check_legacy_fresh, check_legacy_path, evaluate, sort_checks
+from .profiles import Profile, apply_settings, get_profile
+from .scenarios import Scenario, TierSize, get_scenario, resolve_config, tier_size
+from .telemetry import CORE_STAGES, STAGES, TRAIN_STAGES, Recorder, array_stats, prefixed
+
+#: amplitude ceiling used by the `low_ceiling` fault (below every scenario's target)
+LOW_CEILING = 0.1
+#: groups per model call in the forward stage
+FORWARD_BATCH = 64
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """What to replay. grouping: 'profile' | 'current' | 'legacy' (see parity.cli help)."""
+
+    scenario: str
+    profile: str
+    tier: str = "tiny"
+    seed: int = 1
+    grouping: str = "profile"
+    train: bool = False
+
+
+@dataclass
+class StageState:
+    """Everything the stages share: the spec, resolved config, artifacts and the recorder."""
+
+    spec: ReplaySpec
+    scenario: Scenario
+    profile: Profile
+    config: TrainingConfig
+    sizes: TierSize
+    recorder: Recorder
+    art: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def N(self) -> int:
+        return self.config.model.N
+
+
+# ============================================================================ helpers
+def _subset(raw, idx: np.ndarray):
+    """RawData holding patterns `idx` of `raw` (same probe, object and metadata)."""
+    from ptycho.raw_data import RawData
+
+    return RawData.from_arrays(raw.xcoords[idx], raw.ycoords[idx], raw.diff3d[idx],
+                               raw.probeGuess, objectGuess=raw.objectGuess,
+                               metadata=dict(raw.metadata))
+
+
+def _support_mean(patches_abs: np.ndarray, N: int) -> float:
+    """Mean of (B, N, N, C) values over the central N/2 x N/2 square of each patch (float64)."""
+    q = N // 4
+    return float(np.mean(patches_abs[:, q:N - q, q:N - q, :], dtype=np.float64))
+
+
+def _sum_float64(x: np.ndarray) -> float:
+    """Sum of an array in float64, chunked over the leading axis."""
+    total = 0.0
+    step = max(1, (1 << 20) // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
+    for start in range(0, x.shape[0], step):
+        total += float(np.sum(x[start:start + step], dtype=np.float64))
+    return total
+
+
+def _gain_float32(X: np.ndarray, gain: float) -> np.ndarray:
+    """float32 gain*X, each product in float64 rounded once, chunked over the leading axis."""
+    out = np.empty(X.shape, dtype=np.float32)
+    step = max(1, (1 << 20) // max(1, int(np.prod(X.shape[1:], dtype=np.int64))))
+    for start in range(0, X.shape[0], step):
+        out[start:start + step] = X[start:start + step].astype(np.float64) * gain
+    return out
+
+
+def _ceiling_or_none(config: TrainingConfig) -> float | None:
+    """Activation ceiling of the model config; None when unbounded (JSON has no inf)."""
+    c = config.model.activation_ceiling
+    return None if math.isinf(c) else float(c)
+
+
+# ============================================================================ stages
+def stage_object(st: StageState) -> dict[str, Any]:
+    """Lines object (H, W) complex64, un-normalized (DESIGN §3), seeded by config.seed."""
+    from ptycho.objects import lines_object
+
+    obj = lines_object(st.sizes.object_size, seed=st.config.seed)
+    st.art["object"] = obj
+    out = {"kind": st.scenario.object_kind, "size": st.sizes.object_size}
+    out.update(prefixed("amplitude", array_stats(np.abs(obj))))
+    out["phase_max_abs"] = float(np.max(np.abs(np.angle(obj))))
+    return out
+
+
+def stage_probe(st: StageState) -> dict[str, Any]:
+    """Normalized probe (ptycho.probe.make_probe) and the optional mask M."""
+    from ptycho.probe import make_probe, probe_mask
+
+    P = make_probe(st.config.model, source=st.scenario.probe)
+    mask = probe_mask(st.N)
+    st.art["probe"] = P
+    st.art["mask"] = mask if st.config.model.probe_mask else None
+    P64 = P.astype(np.complex128)
+    out = {"source": st.scenario.probe, "probe_scale": st.config.model.probe_scale,
+           "mask_applied": bool(st.config.model.probe_mask)}
+    out.update(prefixed("amplitude", array_stats(np.abs(P64))))
+    out["max_abs"] = float(np.max(np.abs(P64)))
+    out["sum_sq"] = float(np.sum(np.abs(P64) ** 2))
+    out["mean_abs_masked"] = float(np.mean(np.abs(P64 * mask)))
+    out["target_mean_abs_masked"] = 1.0 / st.config.model.probe_scale
+    out["mask_pixels"] = int(np.count_nonzero(mask))
+    return out
+
+
+def stage_scan(st: StageState) -> dict[str, Any]:
+    """Random scan (ptycho.simulate.random_scan), buffer N/2; optional train/test split in y."""
+    from scipy.spatial import cKDTree
+
+    from ptycho.simulate import random_scan
+
+    size = st.sizes.object_size
+    buffer = st.N / 2
+    x, y = random_scan((size, size), st.sizes.n_images, buffer=buffer, seed=st.config.seed)
+    st.art["xcoords"], st.art["ycoords"] = x, y
+    if st.sizes.split == "y":
+        train = np.flatnonzero(y < size / 2)
+        st.art["split"] = (train, np.flatnonzero(y >= size / 2))
+    else:
+        st.art["split"] = None
+    dist, _ = cKDTree(np.stack([x, y], axis=1)).query(np.stack([x, y], axis=1), k=2)
+    out = {"kind": st.scenario.scan, "n_points": int(x.shape[0]), "buffer": float(buffer),
+           "x_min": float(x.min()), "x_max": float(x.max()), "y_min": float(y.min()),
+           "y_max": float(y.max()), "mean_nn_distance": float(np.mean(dist[:, 1])),
+           "split": st.sizes.split}
+    if st.art["split"] is not None:
+        out["n_train"] = int(st.art["split"][0].size)
+        out["n_test"] = int(st.art["split"][1].size)
+    return out
+
+
+def stage_simulate(st: StageState) -> dict[str, Any]:
+    """Poisson simulation (ptycho.simulate.simulate_dataset) -> RawData, X_raw amplitudes."""
+    from ptycho.simulate import simulate_dataset
+
+    raw = simulate_dataset(st.art["object"], st.art["probe"], st.art["xcoords"],
+                           st.art["ycoords"], nphotons=st.config.nphotons, seed=st.config.seed,
+                           mask=st.art["mask"],
+                           provenance={"object": "lines", "probe": st.scenario.probe,
+                                       "scenario": st.scenario.name})
+    st.art["raw"] = raw
+    stats = array_stats(raw.diff3d)
+    s_sim = float(raw.metadata["s_sim"])
+    out = {"nphotons": float(raw.metadata["nphotons"]), "s_sim": s_sim,
+           "mean_exit_energy": float(raw.metadata["mean_exit_energy"])}
+    out.update(prefixed("diff3d", stats))
+    out["mean_counts_per_pattern"] = s_sim ** 2 * stats["mean_sum_xy_sq"]
+    return out
+
+
+def stage_group(st: StageState) -> dict[str, Any]:
+    """Neighbour groups (ptycho.grouping.group) and the canvas they need."""
+    from ptycho.grouping import group
+    from ptycho.layers import canvas_padding
+
+    raw = st.art["raw"]
+    if st.art["split"] is not None:
+        raw = _subset(raw, st.art["split"][0])
+    cfg = st.config
+    grouped = group(raw, gridsize=cfg.model.gridsize, n_groups=cfg.n_groups,
+                    neighbor_count=cfg.neighbor_count, strategy=cfg.grouping_strategy,
+                    seed=cfg.seed)
+    st.art["grouped"] = grouped
+    max_abs = grouped.max_offset
+    planned = 0.0 if faults.active("small_canvas") else max_abs
+    st.art["planned_max_offset"] = planned
+    rel = np.asarray(grouped.coords_relative)
+    out = {"strategy": grouped.strategy, "neighbor_count": grouped.neighbor_count,
+           "gridsize": grouped.gridsize, "channels": grouped.C, "n_groups": grouped.B,
+           "distinct_patterns": int(np.unique(grouped.nn_indices).size)}
+    out.update(prefixed("diffraction", array_stats(grouped.diffraction)))
+    out.update(prefixed("coords_relative", array_stats(rel, image_axes=(1, 2))))
+    out["max_abs_coords_relative"] = max_abs
+    out["centroid_residual"] = float(np.max(np.abs(rel.sum(axis=3)))) if rel.size else 0.0
+    out["canvas_required"] = st.N + 2 * canvas_padding(max_abs)
+    out["canvas_planned"] = st.N + 2 * canvas_padding(planned)
+    if grouped.Y is not None:
+        out.update(prefixed("truth_amplitude", array_stats(np.abs(grouped.Y))))
+    return out
+
+
+def stage_normalize(st: StageState) -> dict[str, Any]:
+    """E (mean over b and c of sum_xy X_raw^2), g, and X_norm = g*X_raw (input conditioning)."""
+    from ptycho.scaling import mean_pattern_energy, normalization_gain
+
+    X = st.art["grouped"].diffraction
+    E = mean_pattern_energy(X)
+    g = normalization_gain(X, st.N)
+    X_norm = _gain_float32(X, g)
+    st.art["E"], st.art["g"], st.art["X_norm"] = E, g, X_norm
+    return {"E": E, "g": g, "target_energy": (st.N / 2) ** 2,
+            "energy_norm": mean_pattern_energy(X_norm)}
+
+
+def stage_scale(st: StageState) -> dict[str, Any]:
+    """ScalePlan on the raw data (ptycho.scaling.plan_scales): s, s_cf, source and reason.
+
+    Faults: 'scale_on_normalized' plans on X_norm; 'closed_form_scale' silently replaces the
+    dataset scale by s_cf (still labelled 'dataset').
+    """
+    from ptycho.scaling import ScaleResult, plan_scales
+
+    cfg = st.config
+    if faults.active("scale_on_normalized"):
+        plan = plan_scales(st.art["X_norm"], cfg)
+    else:
+        plan = plan_scales(st.art["grouped"].diffraction, cfg)
+    if faults.active("closed_form_scale"):
+        fake = ScaleResult(plan.closed_form, "dataset", plan.dataset.reason, plan.dataset.energy)
+        chosen = fake.value if cfg.scale_source == "dataset" else plan.closed_form
+        plan = dataclasses.replace(plan, dataset=fake, external_scale=chosen,
+                                   output_scaler=chosen)
+    st.art["plan"] = plan
+    g, s, s_cf = st.art["g"], plan.dataset.value, plan.closed_form
+    return {"nphotons": float(cfg.nphotons), "N": st.N, "s_cf": s_cf, "s": s,
+            "energy": plan.dataset.energy, "g_s_cf": g * s_cf, "s_over_s_cf": s / s_cf,
+            "plan_gain": plan.gain, "source": plan.dataset.source, "reason": plan.dataset.reason}
+
+
+def stage_container(st: StageState) -> dict[str, Any]:
+    """Raw PtychoDataContainer (feed_gain 1) and its numpy-only intensity scale."""
+    from ptycho.container import PtychoDataContainer
+    from ptycho.scaling import calculate_intensity_scale
+
+    c = PtychoDataContainer.from_grouped(st.art["grouped"], st.art["probe"])
+    st.art["container"] = c
+    res = calculate_intensity_scale(c, st.config.nphotons)
+    out = {}
+    out.update(prefixed("X", array_stats(c._X_np)))
+    if c._Y_I_np is not None:
+        out.update(prefixed("Y_I", array_stats(c._Y_I_np)))
+        out.update(prefixed("Y_phi", array_stats(c._Y_phi_np)))
+    out.update(prefixed("coords_nominal", array_stats(c._coords_nominal_np, image_axes=(1, 2))))
+    out["feed_gain"] = c.feed_gain
+    out["intensity_scale"] = res.value
+    out["intensity_scale_source"] = res.source
+    out["tensor_cache_size"] = len(c._tensor_cache)
+    return out
+
+
+def stage_network_input(st: StageState) -> dict[str, Any]:
+    """What the network sees after its input scaler: external_scale*X_fed / s_cf (= g*X_raw).
+
+    Builds the profile's fed container (X_fed = feed_gain*X_raw) and the training arrays
+    (ptycho.train.training_arrays); the recorded input is profile-independent.
+    """
+    from ptycho.container import PtychoDataContainer
+    from ptycho.train import training_arrays
+
+    plan = st.art["plan"]
+    if plan.feed_gain == 1.0:
+        fed = st.art["container"]
+    else:
+        fed = PtychoDataContainer.from_grouped(st.art["grouped"], st.art["probe"],
+                                               feed_gain=plan.feed_gain)
+    inputs, labels = training_arrays(fed, plan)
+    st.art["fed"], st.art["inputs"], st.art["labels"] = fed, inputs, labels
+    net = inputs["diffraction"] / np.float32(plan.input_scaler)
+    st.art["network_input"] = net
+    out = array_stats(net)
+    out["target_energy"] = (st.N / 2) ** 2
+    return out
+
+
+def stage_labels(st: StageState) -> dict[str, Any]:
+    """Training labels: amplitude labels X_fed (legacy X_norm, current X_raw: ratio g), count
+    labels (external_scale*X_fed)^2 (equal in both profiles), scales, reachability inputs.
+
+    Fault 'label_scale_mismatch': counts are scaled by s_cf when the profile uses s, and by s
+    when it uses s_cf, while the output scaler keeps the profile's scale.
+    """
+    plan, cfg = st.art["plan"], st.config
+    fed, labels = st.art["fed"], st.art["labels"]
+    label_scale = plan.external_scale
+    counts = labels["counts"]
+    if faults.active("label_scale_mismatch"):
+        label_scale = (plan.dataset.value if math.isclose(plan.external_scale, plan.closed_form)
+                       else plan.closed_form)
+        amp = _gain_float32(fed._X_np, label_scale)
+        counts = np.square(amp)
+        st.art["labels"] = {"amplitude": amp, "counts": counts}
+    out = {}
+    out.update(prefixed("amplitude", array_stats(fed._X_np)))
+    cstats = array_stats(counts)
+    out.update(prefixed("counts", cstats))
+    n_patterns = counts.shape[0] * counts.shape[3]
+    out["mean_counts_per_pattern"] = _sum_float64(counts) / n_patterns
+    out["feed_gain"] = plan.feed_gain
+    out["scale"] = label_scale
+    out["input_scale"] = plan.input_scaler
+    out["output_scale"] = plan.output_scaler
+    out["predicted_input_gain"] = plan.network_input_gain
+    e_in = st.recorder.values["network_input.mean_sum_xy_sq"]
+    e_raw = st.recorder.values["container.X.mean_sum_xy_sq"]
+    out["observed_input_gain"] = math.sqrt(e_in / e_raw) if e_raw > 0 else math.nan
+    ratio = plan.amplitude_ratio
+    out["predicted_amplitude_ratio"] = ratio
+    truth = st.art["container"]._Y_I_np
+    ceiling = _ceiling_or_none(cfg)
+    if truth is not None:
+        out["implied_amplitude_max"] = ratio * float(np.max(truth))
+        out["implied_amplitude_mean"] = ratio * _support_mean(truth, st.N)
+        out["fraction_above_ceiling"] = (0.0 if ceiling is None else
+                                         float(np.mean(ratio * truth > ceiling)))
+        q = st.N // 4
+        core = truth[:, q:st.N - q, q:st.N - q, :]
+        target = core * np.float32(ratio)
+        if ceiling is not None:
+            np.minimum(target, np.float32(ceiling), out=target)
+        out["saturated_amplitude_ratio"] = float(np.mean(target, dtype=np.float64)
+                                                 / np.mean(core, dtype=np.float64))
+    out["activation_ceiling"] = ceiling
+    out["activation"] = cfg.model.amp_activation
+    out["data_feed"] = plan.data_feed
+    out["scale_source"] = plan.scale_source
+    return out
+
+
+# ---------------------------------------------------------------------------- the model
+_MODEL_CACHE: dict[tuple, tuple[Any, Any, Any]] = {}
+
+
+def clear_model_cache() -> None:
+    """Forget the models built by `model_for` (tests that rebuild from scratch use it)."""
+    _MODEL_CACHE.clear()
+
+
+def model_for(config: TrainingConfig, probe: np.ndarray, plan, max_offset: float):
+    """(model, diffraction_to_obj, diagnostics) for this config, seeded.
+
+    model/diffraction_to_obj come from ptycho.model.build_model; `diagnostics` is a view of
+    the same layers with both the object patches and the counts as outputs (one pass).
+    Models are cached per (ModelConfig, seed, canvas padding) within a process: the weights
+    that differ between replays (probe, the two scale weights) are assigned the values
+    build_model would initialize them to, so a cached model equals a fresh build bit for bit.
+    """
+    from ptycho.layers import canvas_padding
+    from ptycho.model import (INPUT_SCALER, OBJECT_LAYER, OUTPUT_SCALER, PROBE_LAYER,
+                              build_model)
+    from ptycho.tfload import keras, seed_everything, tf
+
+    tf().config.experimental.enable_op_determinism()
+    key = (config.model, int(config.seed), canvas_padding(max_offset))
+    P = np.asarray(probe).astype(np.complex64)
+    if key not in _MODEL_CACHE:
+        seed_everything(config.seed)
+        model, d2o = build_model(config.model, config, probe=P, input_scale=plan.input_scaler,
+                                 output_scale=plan.output_scaler, max_offset=max_offset,
+                                 seed=config.seed)
+        diag = keras().Model(model.inputs, {"object": model.get_layer(OBJECT_LAYER).output,
+                                            "counts": model.get_layer("counts").output},
+                             name="forward_diagnostics")
+        _MODEL_CACHE[key] = (model, d2o, diag)
+        return _MODEL_CACHE[key]
+    model, d2o, diag = _MODEL_CACHE[key]
+    model.get_layer(INPUT_SCALER).log_scale.assign(np.float32(math.log(plan.input_scaler)))
+    model.get_layer(OUTPUT_SCALER).log_scale.assign(np.float32(math.log(plan.output_scaler)))
+    layer = model.get_layer(PROBE_LAYER)
+    layer.probe_real.assign(np.real(P).astype(np.float32))
+    layer.probe_imag.assign(np.imag(P).astype(np.float32))
+    return model, d2o, diag
+
+
+def _trainable_tags(model) -> list[str]:
+    """Which of input_scaler / output_scaler / probe have weights in trainable_weights."""
+    from ptycho.model import INPUT_SCALER, OUTPUT_SCALER, PROBE_LAYER
+
+    tags = set()
+    for w in model.trainable_weights:
+        path = getattr(w, "path", w.name)
+        for layer, tag in ((INPUT_SCALER, "input_scaler"), (OUTPUT_SCALER, "output_scaler"),
+                           (PROBE_LAYER, "probe")):
+            if path.startswith(layer + "/"):
+                tags.add(tag)
+    return sorted(tags)
+
+
+def _expected_trainable(config: TrainingConfig) -> list[str]:
+    tags = []
+    if config.model.intensity_scale_trainable:
+        tags += ["input_scaler", "output_scaler"]
+    if config.model.probe_trainable:
+        tags.append("probe")
+    return sorted(tags)
+
+
+def stage_forward(st: StageState) -> dict[str, Any]:
+    """Untrained seeded model (ptycho.model.build_model) on the training inputs.
+
+    Diagnostics: model input/output scale weights vs the external scales, input mean, output
+    mean, amplification ratio, ground-truth mean, output/truth ratio, predicted counts.
+    """
+    from ptycho.model import REASSEMBLY_LAYER, count_parameters, model_scales
+
+    plan, cfg, N = st.art["plan"], st.config, st.N
+    model, d2o, diag = model_for(cfg, st.art["probe"], plan, st.art["planned_max_offset"])
+    st.art["model"], st.art["d2o"] = model, d2o
+    inputs = st.art["inputs"]
+    B = inputs["diffraction"].shape[0]
+    counts = np.empty(inputs["diffraction"].shape, np.float32)
+    patches = np.empty(inputs["diffraction"].shape, np.complex64)
+    for start in range(0, B, FORWARD_BATCH):
+        part = {k: v[start:start + FORWARD_BATCH] for k, v in inputs.items()}
+        res = diag(part, training=False)
+        counts[start:start + FORWARD_BATCH] = np.asarray(res["counts"])
+        patches[start:start + FORWARD_BATCH] = np.asarray(res["object"])
+    s_in, s_out = model_scales(model)
+    amp = np.abs(patches)
+    input_mean = float(np.mean(st.art["network_input"], dtype=np.float64))
+    output_mean = _support_mean(amp, N)
+    truth = st.art["container"]._Y_I_np
+    out = {"input_scale_weight": s_in, "output_scale_weight": s_out,
+           "external_input_scale": plan.input_scaler,
+           "external_output_scale": plan.output_scaler,
+           "canvas": N + 2 * int(model.get_layer(REASSEMBLY_LAYER).pad),
+           "n_params": count_parameters(model)["total"],
+           "input_shape": list(inputs["diffraction"].shape),
+           "output_shape": list(counts.shape),
+           "input_mean": input_mean, "output_mean": output_mean,
+           "amplification_ratio": output_mean / input_mean if input_mean else math.nan}
+    if truth is not None:
+        truth_mean = _support_mean(truth, N)
+        out["truth_mean"] = truth_mean
+        out["output_truth_ratio"] = output_mean / truth_mean if truth_mean else math.nan
+    out.update(prefixed("object_amplitude", array_stats(amp)))
+    out.update(prefixed("counts", array_stats(counts)))
+    label_mean = st.recorder.values["labels.counts.mean"]
+    out["counts_vs_labels"] = (float(np.mean(counts, dtype=np.float64)) / label_mean
+                               if label_mean else math.nan)
+    out["trainable_special"] = _trainable_tags(model)
+    out["expected_trainable"] = _expected_trainable(cfg)
+    return out
+
+
+# ---------------------------------------------------------------------------- training
+def stage_train(st: StageState) -> dict[str, Any]:
+    """ptycho.train.train on the fed container (seeded); loss history and final scales."""
+    from ptycho.train import train
+
+    res = train(st.art["fed"], st.art["plan"], st.config, probe=st.art["probe"],
+                max_offset=st.art["planned_max_offset"])
+    st.art["trained"] = res
+    loss = res.history.get("loss", [])
+    out = {"epochs": len(loss), "n_train": res.n_train, "n_val": res.n_val,
+           "loss_first": loss[0] if loss else math.nan,
+           "loss_last": loss[-1] if loss else math.nan,
+           "loss_ratio": loss[-1] / loss[0] if loss and loss[0] else math.nan,
+           "input_scale_weight": res.scales["input_scale"],
+           "output_scale_weight": res.scales["output_scale"],
+           "n_params": res.parameters["total"]}
+    if "val_loss" in res.history:
+        out["val_loss_last"] = res.history["val_loss"][-1]
+    return out
+
+
+def _infer_container(st: StageState):
+    """(fed container, grouped) to reconstruct: the test split when the tier splits, else the
+    training groups."""
+    from ptycho.container import PtychoDataContainer
+    from ptycho.grouping import group
+
+    if st.art["split"] is None:
+        return st.art["fed"], st.art["grouped"]
+    cfg = st.config
+    raw_test = _subset(st.art["raw"], st.art["split"][1])
+    grouped = group(raw_test, gridsize=cfg.model.gridsize, n_groups=cfg.n_groups,
+                    neighbor_count=cfg.neighbor_count, strategy=cfg.grouping_strategy,
+                    seed=cfg.seed)
+    return (PtychoDataContainer.from_grouped(grouped, st.art["probe"],
+                                             feed_gain=st.art["plan"].feed_gain), grouped)
+
+
+def stage_infer(st: StageState) -> dict[str, Any]:
+    """ptycho.inference.reconstruct with the trained model: object patches vs truth."""
+    from ptycho.inference import reconstruct
+
+    fed, grouped = _infer_container(st)
+    icfg = InferenceConfig(model=st.config.model, batch_size=FORWARD_BATCH, seed=st.config.seed)
+    patches = reconstruct(st.art["trained"].diffraction_to_obj, fed, st.art["plan"], icfg)
+    st.art["patches"], st.art["infer_grouped"], st.art["icfg"] = patches, grouped, icfg
+    N = st.N
+    amp = np.abs(patches)
+    out = {"n_groups": int(patches.shape[0])}
+    out.update(prefixed("amplitude", array_stats(amp)))
+    out["amplitude_mean"] = _support_mean(amp, N)
+    if grouped.Y is not None:
+        truth_mean = _support_mean(np.abs(grouped.Y), N)
+        out["truth_mean"] = truth_mean
+        out["amplitude_ratio"] = out["amplitude_mean"] / truth_mean if truth_mean else math.nan
+    out["predicted_amplitude_ratio"] = st.art["plan"].amplitude_ratio
+    out["verifies_prediction"] = bool(st.sizes.verify_training)
+    return out
+
+
+def stage_stitch(st: StageState) -> dict[str, Any]:
+    """ptycho.stitching.stitch_patches of the reconstruction (central crop) into object
+    coordinates; the ground truth is stitched the same way."""
+    from ptycho.stitching import global_positions, stitch_patches
+
+    grouped, icfg = st.art["infer_grouped"], st.art["icfg"]
+    x, y = global_positions(grouped.coords_offsets, grouped.coords_relative)
+    size = st.sizes.object_size
+    res = stitch_patches(st.art["patches"], x, y, crop=icfg.crop, origin=(0.0, 0.0),
+                         shape=(size, size))
+    st.art["stitched"], st.art["stitch_xy"] = res, (x, y)
+    if grouped.Y is not None:
+        st.art["stitched_truth"] = stitch_patches(grouped.Y, x, y, crop=icfg.crop,
+                                                  origin=(0.0, 0.0), shape=(size, size))
+    covered = res.covered()
+    out = {"shape": list(res.image.shape), "crop": icfg.crop,
+           "covered_fraction": float(np.mean(covered))}
+    out.update(prefixed("amplitude", array_stats(np.abs(res.image[covered]))))
+    return out
+
+
+def stage_evaluate(st: StageState) -> dict[str, Any]:
+    """ptycho.evaluation.evaluate_images against the stitched truth and the constant-amplitude
+    baseline; amplitude ratio vs the prediction made before training."""
+    from ptycho.evaluation import baseline_patches, constant_amplitude_baseline, evaluate_images
+    from ptycho.stitching import stitch_patches
+
+    res = st.art["stitched"]
+    if "stitched_truth" not in st.art:
+        return {"ground_truth": False}
+    grouped, icfg = st.art["infer_grouped"], st.art["icfg"]
+    x, y = st.art["stitch_xy"]
+    size = st.sizes.object_size
+    amps = constant_amplitude_baseline(grouped.diffraction, st.art["probe"], st.art["mask"])
+    base = stitch_patches(baseline_patches(amps, st.N), x, y, crop=icfg.crop,
+                          origin=(0.0, 0.0), shape=(size, size))
+    rep = evaluate_images(res.image, st.art["stitched_truth"].image, base.image, xcoords=x,
+                          ycoords=y, covered=res.covered())
+    out = {"ground_truth": True}
+    for group_name in ("amplitude", "phase"):
+        for metric, pair in getattr(rep, group_name).items():
+            for who, v in pair.items():
+                out[f"{group_name}.{metric}.{who}"] = v
+    covered = res.covered()
+    rec = float(np.mean(np.abs(res.image[covered])))
+    tru = float(np.mean(np.abs(st.art["stitched_truth"].image[covered])))
+    out["amplitude_ratio"] = rec / tru if tru else math.nan
+    out["predicted_amplitude_ratio"] = st.art["plan"].amplitude_ratio
+    return out
+
+
+#: stage name -> function, in DESIGN §8 order
+STAGE_FUNCTIONS: dict[str, Callable[[StageState], dict[str, Any]]] = {
+    "object": stage_object,
+    "probe": stage_probe,
+    "scan": stage_scan,
+    "simulate": stage_simulate,
+    "group": stage_group,
+    "normalize": stage_normalize,
+    "scale": stage_scale,
+    "container": stage_container,
+    "network_input": stage_network_input,
+    "labels": stage_labels,
+    "forward": stage_forward,
+    "train": stage_train,
+    "infer": stage_infer,
+    "stitch": stage_stitch,
+    "evaluate": stage_evaluate,
+}
+assert tuple(STAGE_FUNCTIONS) == STAGES
+
+
+# ============================================================================ runners
+class StageError(RuntimeError):
+    """A stage raised; `stage` names it, `cause` is the original exception."""
+
+    def __init__(self, stage: str, cause: BaseException):
+        self.stage = stage
+        self.cause = cause
+        super().__init__(f"stage {stage}: {type(cause).__name__}: {cause}")
+
+
+def replay_config(spec: ReplaySpec) -> TrainingConfig:
+    """The dataclass-path config of a replay (plus the 'low_ceiling' fault, when injected)."""
+    config = resolve_config(spec.scenario, spec.profile, spec.tier, grouping=spec.grouping,
+                            seed=spec.seed)
+    if faults.active("low_ceiling"):
+        config = apply_settings(config, {"model.amp_activation": "scaled_sigmoid",
+                                         "model.amp_ceiling": LOW_CEILING})
+    return config
+
+
+def _meta(spec: ReplaySpec, config: TrainingConfig, path: str) -> dict[str, Any]:
+    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+    return {"scenario": spec.scenario, "profile": spec.profile, "tier": spec.tier,
+            "seed": spec.seed, "grouping": spec.grouping, "train": spec.train, "path": path,
+            "config_digest": digest, "faults": list(faults.active_faults())}
+
+
+def run_stages(spec: ReplaySpec, config: TrainingConfig, *, path: str = "dataclass",
+               progress: bool = False, stages: Iterable[str] | None = None) -> Recorder:
+    """Run the stages of `spec` with `config`; return the Recorder.
+
+    stages: default CORE_STAGES (+ TRAIN_STAGES with spec.train). Raises StageError naming the
+    stage that failed; the partial telemetry is on `error.recorder`.
+    """
+    scenario = get_scenario(spec.scenario)
+    profile = get_profile(spec.profile)
+    names = list(stages) if stages is not None else list(CORE_STAGES) + (
+        list(TRAIN_STAGES) if spec.train else [])
+    rec = Recorder(_meta(spec, config, path))
+    st = StageState(spec, scenario, profile, config, tier_size(spec.tier, scenario.gridsize), rec)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(names), desc=f"{spec.scenario}/{spec.profile} [{path}]",
+                   unit="stage", leave=False)
+    try:
+        for name in names:
+            if bar is not None:
+                bar.set_postfix_str(name)
+            try:
+                values = STAGE_FUNCTIONS[name](st)
+            except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
+                err = StageError(name, exc)
+                err.recorder = rec
+                raise err from exc
+            rec.record(name, values)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return rec
+
+
+@dataclass
+class ReplayOutcome:
+    """A replay's record (dataclass path), checks, and error (None when it ran through)."""
+
+    spec: ReplaySpec
+    record: dict[str, Any] | None
+    checks: list[Check]
+    error: str | None = None
+    legacy_record: dict[str, Any] | None = None
+
+    def scalars(self) -> dict[str, Any]:
+        """Headline scalars for reports: g, s/s_cf, implied amplitude and ceiling."""
+        v = (self.record or {}).get("values", {})
+        out = {}
+        for name, key in (("g", "normalize.g"), ("s_over_s_cf", "scale.s_over_s_cf"),
+                          ("implied_amplitude_max", "labels.implied_amplitude_max")):
+            if isinstance(v.get(key), (int, float)):
+                out[name] = v[key]
+        if "labels.activation" in v:
+            c = v.get("labels.activation_ceiling")
+            out["activation_ceiling"] = math.inf if c is None else c
+        return out
+
+
+def legacy_path_config(config: TrainingConfig) -> TrainingConfig:
+    """The legacy-dict path: write `config` into ptycho.legacy.cfg, check freshness, read back.
+
+    Raises StaleConfigError naming every stale key ('stale_key' fault: a legacy module
+    overwrites cfg['probe_scale'] after the bridge ran). The global dict is restored
+    afterwards, so a replay leaves no state behind.
+    """
+    from ptycho import legacy
+
+    saved = dict(legacy.cfg)
+    try:
+        legacy.update_legacy_dict(legacy.cfg, config)
+        if faults.active("stale_key"):
+            legacy.cfg["probe_scale"] = float(legacy.cfg["probe_scale"]) * 2.0
+        legacy.require_fresh(legacy.cfg, config)
+        return legacy.config_from_legacy(legacy.cfg)
+    finally:
+        legacy.cfg.clear()
+        legacy.cfg.update(saved)
+
+
+def run_replay(spec: ReplaySpec, *, legacy_path: bool = True, progress: bool = False) -> ReplayOutcome:
+    """Replay `spec` on the dataclass path and (by default) the legacy-dict path; evaluate the
+    invariants, the path equality and the legacy-dict freshness. Never raises for a stage
+    failure or a stale key: they become `error` and failing checks. Config errors (unknown
+    scenario/profile/tier) do raise (ConfigError).
+    """
+    config = replay_config(spec)
+    profile = get_profile(spec.profile)
+    checks: list[Check] = []
+    errors: list[str] = []
+    legacy_config = None
+    if legacy_path:
+        try:
+            legacy_config = legacy_path_config(config)
+            checks.append(check_legacy_fresh(None))
+        except StaleConfigError as exc:
+            checks.append(check_legacy_fresh(exc))
+            errors.append(f"config: {exc}")
+    record = None
+    try:
+        record = run_stages(spec, config, progress=progress).to_dict()
+    except StageError as exc:
+        record = exc.recorder.to_dict()
+        errors.append(str(exc))
+    checks.extend(evaluate(record, profile))
+    legacy_record = None
+    if legacy_config is not None:
+        try:
+            legacy_record = run_stages(spec, legacy_config, path="legacy_dict",
+                                       progress=progress).to_dict()
+        except StageError as exc:
+            legacy_record = exc.recorder.to_dict()
+        checks.append(check_legacy_path(record["values"], legacy_record["values"]))
+    elif legacy_path:
+        checks.append(check_legacy_path(None, None))
+    return ReplayOutcome(spec, record, sort_checks(checks), "; ".join(errors) or None,
+                         legacy_record)
+
+
+def replay_all(*, tier: str = "tiny", scenarios=None, profiles=None, seed: int = 1,
+               legacy_path: bool = False, progress: bool = False) -> list[dict[str, Any]]:
+    """Telemetry records (dataclass path) of scenarios x profiles, for goldens.
+
+    Raises StageError when a replay cannot run through (a golden is never written from a
+    broken pipeline).
+    """
+    from .scenarios import all_replays
+
+    out = []
+    for scenario, profile in all_replays(scenarios, profiles):
+        spec = ReplaySpec(scenario=scenario, profile=profile, tier=tier, seed=seed)
+        if legacy_path:
+            outcome = run_replay(spec, progress=progress)
+            if outcome.error:
+                raise RuntimeError(f"{scenario}/{profile}: {outcome.error}")
+            out.append(outcome.record)
+        else:
+            out.append(run_stages(spec, replay_config(spec), progress=progress).to_dict())
+    return out
+
+
+__all__ = ["ReplaySpec", "ReplayOutcome", "StageState", "StageError", "STAGE_FUNCTIONS",
+           "run_stages", "run_replay", "replay_all", "replay_config", "legacy_path_config",
+           "model_for", "clear_model_cache"]

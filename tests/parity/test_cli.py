@@ -1,0 +1,140 @@
+"""`python -m parity`: every command has --help, exit codes 0/1/2, the check end to end."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from parity import faults
+from parity.cli import COMMAND_REGISTRARS, build_parser, main, run_check
+from parity.faults import FAULTS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMMANDS = ("list", "diff-profiles", "replay", "check", "golden", "trace-diff", "inspect",
+            "compare-images", "bench-report")
+
+
+def _run(args, env_extra=None, timeout=600):
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop(faults.ENV, None)
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "parity", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_every_command_is_registered():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert tuple(sub.choices) == COMMANDS
+    assert len(COMMAND_REGISTRARS) == len(COMMANDS)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help(command, capsys):
+    assert main([command, "--help"]) == 0
+    assert "usage: python -m parity " + command in capsys.readouterr().out
+
+
+def test_top_level_help_and_usage_errors(capsys):
+    assert main(["--help"]) == 0
+    assert main([]) == 2
+    assert main(["frobnicate"]) == 2
+    assert main(["replay", "--scenario", "gs1_ideal"]) == 2      # missing --profile
+    assert main(["check", "--tier", "enormous"]) == 2
+
+
+def test_grouping_axis_is_documented_in_help(capsys):
+    main(["replay", "--help"])
+    out = capsys.readouterr().out
+    assert "--grouping" in out and "labels" in out and "group" in out
+
+
+def test_list_markdown_and_json(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "gs2_custom" in out and "dose" in out and "closed_form_scale" in out
+    assert main(["list", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sweeps"]["dose"][-1] == "gs1_ideal" and len(doc["scenarios"]) == 7
+
+
+def test_diff_profiles(capsys):
+    assert main(["diff-profiles"]) == 0
+    out = capsys.readouterr().out
+    assert "| `data_feed` | 'normalized' | 'raw' |" in out
+    assert main(["diff-profiles", "--json", "--scenario", "gs2_ideal"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    keys = {r["key"] for r in doc["differences"]}
+    assert "scale_source" in keys and "model.gridsize" not in keys
+
+
+def test_unknown_names_are_input_errors(capsys):
+    assert main(["diff-profiles", "legacy", "nightly"]) == 2
+    assert "profile" in capsys.readouterr().err
+    assert main(["replay", "--scenario", "gs9", "--profile", "current"]) == 2
+    assert main(["trace-diff", "missing_a.json", "missing_b.json"]) == 2
+
+
+def test_replay_writes_telemetry_and_trace_diff_compares(tmp_path, capsys):
+    a, b = tmp_path / "cur.json", tmp_path / "leg.json"
+    assert main(["replay", "--scenario", "gs2_ideal", "--profile", "current", "--grouping",
+                 "current", "--quiet", "--out", str(a)]) == 0
+    assert main(["replay", "--scenario", "gs2_ideal", "--profile", "legacy", "--grouping",
+                 "current", "--quiet", "--out", str(b)]) == 0
+    capsys.readouterr()
+    assert main(["trace-diff", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert "First divergence: stage `labels`" in out
+    assert main(["trace-diff", str(a), str(a)]) == 0
+
+
+def test_check_writes_report_and_step_summary(tmp_path, monkeypatch, capsys):
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    out = tmp_path / "report"
+    code = main(["check", "--scenario", "gs1_ideal", "--profile", "current", "--no-golden",
+                 "--quiet", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| gs1_ideal | current | ok |" in printed
+    for name in ("report.md", "report.json", "invariants.png", "scales.png",
+                 "telemetry/gs1_ideal__current__tiny.json"):
+        assert (out / name).is_file(), name
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["ok"] is True and doc["replays"][0]["checks"]
+    assert "| gs1_ideal | current | ok |" in summary.read_text()
+
+
+def test_check_missing_golden_fails(tmp_path, capsys):
+    code = main(["check", "--scenario", "gs1_ideal", "--profile", "current", "--quiet",
+                 "--golden-dir", str(tmp_path / "nogoldens"), "--out", str(tmp_path / "r")])
+    assert code == 1
+    assert "golden missing" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fault", ["stale_key", "small_canvas"])
+def test_check_fails_under_a_fault(fault, tmp_path, monkeypatch):
+    """Every fault's stage is pinned in test_invariants; here the check's verdict and report."""
+    monkeypatch.setenv(faults.ENV, fault)
+    code, results, _, _ = run_check(scenarios=["gs2_ideal"], profiles=["current"],
+                                    out_dir=tmp_path, use_golden=False, progress=False)
+    assert code == 1
+    assert results[0].failed and FAULTS[fault][0] in results[0].first_problem()
+
+
+def test_check_exits_1_with_a_fault_in_a_subprocess(tmp_path):
+    proc = _run(["check", "--scenario", "gs2_ideal", "--profile", "current", "--quiet",
+                 "--out", str(tmp_path)],
+                env_extra={faults.ENV: "scale_on_normalized"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    assert "FAIL" in proc.stdout and "scale" in proc.stdout
+
+
+@pytest.mark.slow
+def test_check_passes_end_to_end_on_the_clean_tree(tmp_path):
+    """The README's main job: every scenario x profile, invariants and goldens."""
+    proc = _run(["check", "--quiet", "--out", str(tmp_path)])
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "**14/14 replays ok**" in proc.stdout
+    assert (tmp_path / "report.md").is_file()

@@ -1,0 +1,164 @@
+"""Every invariant passes on a clean replay and fails on a deliberate fault.
+
+Two kinds of failing cases: (1) a bad value written into a copy of a clean record (each check
+of parity.invariants.CHECKS must have one, so a new check cannot go untested); (2) the
+PARITY_FAULT hook, which makes the stages reproduce a real bug, so each fault must fail at
+the stage the issue names.
+"""
+import copy
+import math
+
+import pytest
+
+from parity import jsonsafe
+from parity.faults import FAULTS, ENV
+from parity.invariants import (CHECKS, FAIL, PASS, WARN, check_amplitude_ratio_trained,
+                               check_finiteness, check_legacy_fresh, check_legacy_path,
+                               evaluate, first_failure)
+from parity.profiles import CURRENT, LEGACY
+from parity.stages import ReplaySpec, run_replay
+from ptycho import legacy
+from ptycho.config import TrainingConfig
+from ptycho.errors import StaleConfigError
+
+
+@pytest.fixture(scope="module")
+def outcomes():
+    """Clean replays of gs2_ideal (gridsize 2: the canvas matters) under both profiles."""
+    return {p: run_replay(ReplaySpec("gs2_ideal", p)) for p in ("legacy", "current")}
+
+
+def _verdicts(checks):
+    return {c.name: c.verdict for c in checks}
+
+
+def test_clean_replays_pass_every_check(outcomes):
+    for profile, out in outcomes.items():
+        assert out.error is None
+        verdicts = _verdicts(out.checks)
+        assert set(CHECKS) - {"amplitude_ratio_trained"} <= set(verdicts)
+        expected_warn = {"reachability"} if profile == "legacy" else set()
+        assert {n for n, v in verdicts.items() if v == WARN} == expected_warn
+        assert {n for n, v in verdicts.items() if v == FAIL} == set()
+        for name in ("legacy_dict_fresh", "legacy_dict_path", "finiteness"):
+            assert verdicts[name] == PASS
+
+
+def test_legacy_reachability_predicts_g_and_saturation(outcomes):
+    v = outcomes["legacy"].record["values"]
+    g = v["normalize.g"]
+    assert v["labels.predicted_amplitude_ratio"] == pytest.approx(g, rel=1e-12)
+    assert v["labels.implied_amplitude_max"] > 1.0 and v["labels.activation_ceiling"] == 1.0
+    check = next(c for c in outcomes["legacy"].checks if c.name == "reachability")
+    assert check.verdict == WARN and "saturation predicted" in check.detail
+    cur = outcomes["current"].record["values"]
+    assert cur["labels.predicted_amplitude_ratio"] == pytest.approx(1.0, rel=1e-12)
+    assert cur["labels.activation_ceiling"] is None
+
+
+#: check -> (key, bad value as a function of the clean values): a value that must fail it
+BREAKERS = {
+    "probe_normalization": ("probe.mean_abs_masked", lambda v: v["probe.mean_abs_masked"] * 1.01),
+    "simulate_energy": ("simulate.diff3d.mean_sum_xy_sq",
+                        lambda v: v["simulate.diff3d.mean_sum_xy_sq"] * 1.2),
+    "canvas_fit": ("group.canvas_planned", lambda v: 64),
+    "group_centroid": ("group.centroid_residual", lambda v: 1.0),
+    "normalization_energy": ("normalize.energy_norm", lambda v: v["normalize.energy_norm"] * 1.001),
+    "scale_identity": ("scale.s", lambda v: v["scale.s_cf"]),
+    "scale_energy": ("scale.energy", lambda v: v["normalize.target_energy"]),
+    "scale_source": ("scale.source", lambda v: "closed_form"),
+    "container_lazy": ("container.tensor_cache_size", lambda v: 1),
+    "network_input_energy": ("network_input.mean_sum_xy_sq",
+                             lambda v: v["network_input.mean_sum_xy_sq"] * 1.01),
+    "counts": ("labels.mean_counts_per_pattern", lambda v: v["labels.mean_counts_per_pattern"] * 1.01),
+    "symmetry": ("labels.scale", lambda v: v["labels.scale"] * 1.5),
+    "chain_product": ("labels.observed_input_gain", lambda v: v["labels.observed_input_gain"] * 1.01),
+    "reachability": ("labels.activation_ceiling", lambda v: 0.1),
+    "forward_scales": ("forward.output_scale_weight", lambda v: v["forward.output_scale_weight"] * 1.01),
+    "forward_output_shape": ("forward.output_shape", lambda v: [1, 64, 64, 4]),
+    "trainable_weights": ("forward.trainable_special", lambda v: ["probe"]),
+    "model_canvas_fit": ("forward.canvas", lambda v: 64),
+}
+
+
+def test_every_check_has_a_failing_case():
+    assert set(CHECKS) - {"amplitude_ratio_trained"} == set(BREAKERS)
+
+
+@pytest.mark.parametrize("name", sorted(BREAKERS))
+def test_each_check_fails_on_a_bad_value(outcomes, name):
+    record = copy.deepcopy(outcomes["current"].record)
+    key, bad = BREAKERS[name]
+    record["values"][key] = bad(record["values"])
+    checks = {c.name: c for c in evaluate(record, CURRENT)}
+    assert checks[name].verdict == FAIL, checks[name]
+    assert checks[name].stage == CHECKS[name][0]
+
+
+def test_reachability_policy_predict_warns_require_fails(outcomes):
+    record = copy.deepcopy(outcomes["current"].record)
+    record["values"]["labels.activation_ceiling"] = 0.1
+    assert _verdicts(evaluate(record, LEGACY))["reachability"] == WARN
+    assert _verdicts(evaluate(record, CURRENT))["reachability"] == FAIL
+
+
+def test_missing_key_in_a_recorded_stage_fails_naming_it(outcomes):
+    record = copy.deepcopy(outcomes["current"].record)
+    del record["values"]["scale.g_s_cf"]
+    check = {c.name: c for c in evaluate(record)}["scale_identity"]
+    assert check.verdict == FAIL and "scale.g_s_cf" in check.detail
+
+
+def test_finiteness_names_the_first_nonfinite_stage(outcomes):
+    values = dict(outcomes["current"].record["values"])
+    assert check_finiteness(values).verdict == PASS
+    values["normalize.g"] = math.nan
+    values["forward.counts.nan"] = 3
+    check = check_finiteness(values)
+    assert check.verdict == FAIL and check.stage == "normalize" and check.value == 2
+
+
+def test_checks_of_a_record_read_back_from_json_are_the_same(outcomes, tmp_path):
+    rec = outcomes["legacy"].record
+    back = jsonsafe.read_json(jsonsafe.write_json(tmp_path / "r.json", rec))
+    assert [c.to_dict() for c in evaluate(back)] == [c.to_dict() for c in evaluate(rec)]
+
+
+def test_untrained_record_has_no_training_checks(outcomes):
+    assert "amplitude_ratio_trained" not in _verdicts(outcomes["current"].checks)
+
+
+def test_trained_amplitude_ratio_check():
+    v = {"infer.amplitude_ratio": 0.27, "labels.saturated_amplitude_ratio": 0.266,
+         "labels.predicted_amplitude_ratio": 0.266, "infer.verifies_prediction": True}
+    assert check_amplitude_ratio_trained(v, LEGACY).verdict == PASS
+    bad = {**v, "infer.amplitude_ratio": 1.0}
+    assert check_amplitude_ratio_trained(bad, LEGACY).verdict == FAIL
+    short = {**bad, "infer.verifies_prediction": False}
+    assert check_amplitude_ratio_trained(short, LEGACY).verdict == WARN
+
+
+def test_legacy_fresh_and_path_checks():
+    cfg = TrainingConfig()
+    d = legacy.update_legacy_dict(dict(legacy.DEFAULTS), cfg)
+    d["nphotons"] = 1e6
+    with pytest.raises(StaleConfigError) as err:
+        legacy.require_fresh(d, cfg)
+    check = check_legacy_fresh(err.value)
+    assert check.verdict == FAIL and check.value == ["nphotons"] and "nphotons" in check.detail
+    same = check_legacy_path({"scale.s": 1.0}, {"scale.s": 1.0})
+    assert same.verdict == PASS
+    diff = check_legacy_path({"object.a": 1, "scale.s": 1.0}, {"object.a": 1, "scale.s": 2.0})
+    assert diff.verdict == FAIL and diff.stage == "scale" and diff.value == "scale.s"
+    assert check_legacy_path(None, None).verdict == FAIL
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_each_fault_fails_at_its_stage(monkeypatch, fault):
+    monkeypatch.setenv(ENV, fault)
+    out = run_replay(ReplaySpec("gs2_ideal", "current"))
+    first = first_failure(out.checks)
+    assert first is not None, f"{fault} went unnoticed"
+    assert first.stage == FAULTS[fault][0], (fault, first)
+    if fault == "stale_key":
+        assert first.name == "legacy_dict_fresh" and "probe_scale" in out.error

@@ -1,0 +1,96 @@
+"""Scenario registry, tier sizes (issue 4) and the precedence of resolved replay configs."""
+import pytest
+
+from parity.scenarios import (SCENARIOS, SWEEPS, TIERS, all_replays, get_scenario,
+                              grouping_settings, resolve_config, tier_size)
+from parity.profiles import LEGACY
+from ptycho.errors import ConfigError
+from ptycho.probe import experimental_probe_path
+
+
+@pytest.mark.parametrize("name, gridsize, probe, probe_scale, mask", [
+    ("gs1_ideal", 1, "ideal", 10.0, True),
+    ("gs2_ideal", 2, "ideal", 10.0, True),
+    ("gs1_custom", 1, "experimental", 4.0, False),
+    ("gs2_custom", 2, "experimental", 4.0, False),
+])
+def test_base_scenarios(name, gridsize, probe, probe_scale, mask):
+    s = get_scenario(name)
+    assert (s.gridsize, s.probe, s.probe_scale, s.probe_mask) == (gridsize, probe, probe_scale, mask)
+    assert (s.N, s.object_kind, s.scan, s.nphotons) == (64, "lines", "random", 1e9)
+
+
+def test_experimental_probe_is_bundled():
+    assert experimental_probe_path().is_file()
+
+
+def test_dose_sweep_is_gs1_ideal_at_four_doses():
+    doses = sorted(get_scenario(n).nphotons for n in SWEEPS["dose"])
+    assert doses == [1e4, 1e5, 1e6, 1e9]
+    base = get_scenario("gs1_ideal")
+    for n in SWEEPS["dose"]:
+        s = get_scenario(n)
+        assert (s.gridsize, s.probe, s.probe_scale, s.probe_mask) == (
+            base.gridsize, base.probe, base.probe_scale, base.probe_mask)
+
+
+@pytest.mark.parametrize("tier, gridsize, images, groups, batch, split", [
+    ("reduced", 1, 512, 256, 8, "none"),
+    ("reduced", 2, 256, 128, 4, "none"),
+    ("full", 1, 2000, 1000, 16, "y"),
+    ("full", 2, 8000, 1000, 16, "y"),
+])
+def test_issue_tier_sizes(tier, gridsize, images, groups, batch, split):
+    t = tier_size(tier, gridsize)
+    assert (t.n_images, t.n_groups, t.batch_size, t.split) == (images, groups, batch, split)
+
+
+def test_tiny_tier_is_small_and_does_not_claim_verification():
+    for gs in (1, 2):
+        t = TIERS[("tiny", gs)]
+        assert t.n_images <= 32 and t.object_size <= 128 and t.n_filters_scale == 1
+        assert not t.verify_training
+
+
+def test_precedence_scenario_over_profile_and_tier_over_both():
+    cfg = resolve_config("gs1_custom", "legacy", "reduced")
+    assert cfg.model.probe_mask is False            # scenario beats legacy's mask default
+    assert cfg.model.gridsize == 1                  # scenario beats legacy's gridsize 2
+    assert cfg.model.probe_scale == 4.0
+    assert cfg.batch_size == 8                      # tier beats profile
+    assert cfg.data_feed == "normalized"            # profile setting the others leave alone
+    assert cfg.nepochs == 60                        # reduced tier keeps the profile's nepochs
+    assert resolve_config("gs2_ideal", "current", "tiny").nepochs == 2
+
+
+def test_grouping_axis_can_be_held():
+    held = resolve_config("gs2_ideal", "legacy", grouping="current")
+    assert (held.grouping_strategy, held.neighbor_count) == ("current", 4)
+    assert held.data_feed == "normalized"
+    own = resolve_config("gs2_ideal", "legacy", grouping="profile")
+    assert (own.grouping_strategy, own.neighbor_count) == ("legacy", 7)
+    assert grouping_settings("profile", LEGACY) == {"grouping_strategy": "legacy", "neighbor_count": 7}
+
+
+def test_seed_and_overrides():
+    cfg = resolve_config("gs1_ideal", "current", seed=7, overrides={"learning_rate": 1e-4})
+    assert cfg.seed == 7 and cfg.learning_rate == 1e-4
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda: get_scenario("gs3_ideal"), "scenario"),
+    (lambda: tier_size("huge", 1), "tier"),
+    (lambda: resolve_config("gs1_ideal", "current", grouping="random"), "grouping"),
+    (lambda: resolve_config("gs1_ideal", "nightly"), "profile"),
+])
+def test_unknown_names_raise_config_error_naming_the_field(call, field):
+    with pytest.raises(ConfigError) as err:
+        call()
+    assert err.value.field == field
+
+
+def test_all_replays_is_every_scenario_times_both_profiles():
+    pairs = all_replays()
+    assert len(pairs) == 2 * len(SCENARIOS) == 14
+    assert pairs[0] == ("gs1_ideal", "legacy") and pairs[1] == ("gs1_ideal", "current")
+    assert all_replays(["gs2_ideal"], ["current"]) == [("gs2_ideal", "current")]
