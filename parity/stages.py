@@ -646,7 +646,7 @@ def run_stages(spec: ReplaySpec, config: TrainingConfig, *, path: str = "datacla
         from tqdm import tqdm
 
         bar = tqdm(total=len(names), desc=f"{spec.scenario}/{spec.profile} [{path}]",
-                   unit="stage", leave=False)
+                   unit="stage", leave=False, disable=None)  # None: off when not a TTY
     try:
         for name in names:
             if bar is not None:
