@@ -5,16 +5,24 @@ Record contract (shared with parity.golden / parity.trace):
      "meta": {"scenario": str, "profile": str, "tier": str, "seed": int, ...},
      "values": {"<stage>.<key>": JSON value, ...}}   # stage order, then key order
 
-`array_stats` reduces in float64 over chunks of the leading axis (never a float64 copy of the
-whole array); complex arrays are summarized by their modulus |x|. Statistics are taken over
-the finite entries; `nan`/`inf` count the others.
+`array_stats` makes one fused pass over L2-sized chunks of the flattened array (min/max on the
+source dtype, float64 sum and sum of squares by row dot products in a reused float64 buffer;
+never a float64 copy of the whole array), in parallel stripes of chunks like
+`ptycho.scaling.mean_pattern_energy`. Per-chunk results are combined in a fixed order
+(`math.fsum`, parallel-variance merge), so the statistics are bit-identical for any thread
+count. Complex arrays are summarized by their modulus |x|. Statistics are taken over the finite
+entries; `nan`/`inf` count the others (looked for only in chunks whose sum of squares is not
+finite).
 """
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+
+from ptycho import scaling
 
 SCHEMA = "parity-telemetry/1"
 
@@ -24,8 +32,11 @@ CORE_STAGES = ("object", "probe", "scan", "simulate", "group", "normalize", "sca
 TRAIN_STAGES = ("train", "infer", "stitch", "evaluate")
 STAGES = CORE_STAGES + TRAIN_STAGES
 
-#: elements reduced per chunk (float64 working set about 8 MiB)
-CHUNK_ELEMENTS = 1 << 20
+#: values reduced per chunk: a float64 working set that stays in L2 (ptycho.scaling's, 512 KiB)
+CHUNK_ELEMENTS = scaling.CHUNK_ELEMENTS
+#: a chunk whose M2 = sum x**2 - mean * sum x is below sum x**2 / CANCEL_RATIO (few digits left
+#: after the cancellation) gets M2 from a second pass over that chunk, sum (x - mean)**2
+CANCEL_RATIO = 2.0 ** 10
 
 STAT_KEYS = ("shape", "dtype", "min", "max", "mean", "std", "sum_sq", "mean_sum_xy_sq",
              "nan", "inf")
@@ -40,15 +51,178 @@ class TelemetryError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-def _chunks(x: np.ndarray) -> Iterable[np.ndarray]:
-    """Slices of `x` along axis 0 holding about CHUNK_ELEMENTS elements each."""
-    if x.ndim == 0:
-        yield x.reshape(1)
+def _geometry(chunk_elements: int) -> tuple[int, int]:
+    """(chunk, row): values per chunk, a whole number of rows of `row` <= ROW_ELEMENTS values."""
+    chunk = max(1, int(chunk_elements))
+    row = min(scaling.ROW_ELEMENTS, chunk)
+    return (chunk // row) * row, row
+
+
+def _row_dots(a: np.ndarray, b: np.ndarray, row: int, out: np.ndarray) -> None:
+    """out[i] = a_i . b_i over consecutive `row`-long pieces of 1-D float64 `a` (the last one
+    may be shorter); `b` is `a` itself or a ones vector of length `row` (-> row sums).
+
+    Rows keep each BLAS call small, so it stays single-threaded; len(out) = ceil(a.size / row).
+    """
+    full = a.size // row
+    if full:
+        rows = a[:full * row].reshape(full, row)
+        np.vecdot(rows, rows if b is a else b, out=out[:full])
+    rest = a.size - full * row
+    if rest:
+        tail = a[full * row:]
+        out[full] = np.dot(tail, tail if b is a else b[:rest])
+
+
+class _Partials:
+    """Per-chunk results of one contiguous 1-D segment, written by chunk index (any thread).
+
+    q, s: (chunks, rows) float64 row partials of sum x**2 and sum x (unused rows stay 0);
+    lo, hi: chunk min/max; n, nan, inf: finite, NaN and +-Inf counts per chunk.
+    """
+
+    def __init__(self, size: int, chunk: int, row: int):
+        self.size, self.chunk, self.row = size, chunk, row
+        n_chunks = -(-size // chunk)
+        self.q = np.zeros((n_chunks, chunk // row))
+        self.s = np.zeros((n_chunks, chunk // row))
+        self.lo = np.empty(n_chunks)
+        self.hi = np.empty(n_chunks)
+        self.n = np.full(n_chunks, chunk, dtype=np.int64)
+        if n_chunks:
+            self.n[-1] = size - (n_chunks - 1) * chunk
+        self.nan = np.zeros(n_chunks, dtype=np.int64)
+        self.inf = np.zeros(n_chunks, dtype=np.int64)
+
+    @property
+    def chunks(self) -> int:
+        return self.lo.size
+
+    def span(self, k: int) -> slice:
+        return slice(k * self.chunk, min(self.size, (k + 1) * self.chunk))
+
+
+def _fused_pass(flat: np.ndarray, p: _Partials, k_lo: int, k_hi: int) -> None:
+    """One pass over chunks [k_lo, k_hi) of the 1-D contiguous `flat` (|flat| when complex).
+
+    Per chunk: one cast into a reused float64 buffer (none for float64 input), min and max on
+    the source dtype, then row dots for sum x**2 and sum x. Non-finite values are not looked for
+    here: they make the chunk's sum x**2 non-finite, and `_fix_nonfinite` redoes that chunk.
+    """
+    row = p.row
+    complex_in = np.iscomplexobj(flat)
+    real_dtype = flat.real.dtype if complex_in else flat.dtype
+    abs_buf = np.empty(p.chunk, dtype=real_dtype) if complex_in else None
+    buf = None if real_dtype == np.float64 else np.empty(p.chunk, dtype=np.float64)
+    ones = np.ones(row)
+    with np.errstate(all="ignore"):  # NaN/Inf are counted later (errstate is per thread)
+        for k in range(k_lo, k_hi):
+            src = flat[p.span(k)]
+            if abs_buf is not None:
+                src = np.abs(src, out=abs_buf[:src.size])
+            if buf is None:
+                a = src
+            else:  # the cast streams the chunk from memory; min/max then read it from cache
+                a = buf[:src.size]
+                np.copyto(a, src, casting="unsafe")
+            p.lo[k] = src.min()
+            p.hi[k] = src.max()
+            rows = -(-a.size // row)
+            _row_dots(a, a, row, p.q[k, :rows])
+            _row_dots(a, ones, row, p.s[k, :rows])
+
+
+def _run_stripes(flat: np.ndarray, p: _Partials, threads: int) -> None:
+    """`_fused_pass` over all chunks, split into contiguous stripes run in parallel threads
+    (numpy releases the GIL in the reductions, the cast and the dots). Every chunk's result
+    depends only on its values, so the thread count never changes the statistics."""
+    n = p.chunks
+    threads = max(1, min(threads, n // scaling.MIN_CHUNKS_PER_THREAD))
+    if threads == 1:
+        _fused_pass(flat, p, 0, n)
         return
-    per_row = max(1, int(np.prod(x.shape[1:], dtype=np.int64)))
-    step = max(1, CHUNK_ELEMENTS // per_row)
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    errors: list[BaseException] = []
+
+    def work(lo, hi):
+        try:
+            _fused_pass(flat, p, lo, hi)
+        except BaseException as exc:  # re-raised in the calling thread
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(bounds[i], bounds[i + 1]))
+               for i in range(1, threads)]
+    for w in workers:
+        w.start()
+    work(bounds[0], bounds[1])
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+
+
+def _chunk_values(flat: np.ndarray, p: _Partials, k: int) -> tuple[np.ndarray, int, int]:
+    """(finite values as float64 (|x| for complex), NaN count, +-Inf count) of chunk k."""
+    src = flat[p.span(k)]
+    a = (np.abs(src) if np.iscomplexobj(src) else src).astype(np.float64)
+    finite = np.isfinite(a)
+    if finite.all():
+        return a, 0, 0
+    n_nan = int(np.count_nonzero(np.isnan(a)))
+    return a[finite], n_nan, int(a.size - np.count_nonzero(finite) - n_nan)
+
+
+def _fix_nonfinite(flat: np.ndarray, p: _Partials) -> None:
+    """Redo the chunks whose sum x**2 is not finite: count NaN/Inf, reduce the finite rest."""
+    ones = np.ones(p.row)
+    for k in np.flatnonzero(~np.isfinite(p.q.sum(axis=1))):
+        a, p.nan[k], p.inf[k] = _chunk_values(flat, p, k)
+        p.n[k] = a.size
+        p.q[k] = p.s[k] = 0.0
+        if a.size:
+            rows = -(-a.size // p.row)
+            _row_dots(a, a, p.row, p.q[k, :rows])
+            _row_dots(a, ones, p.row, p.s[k, :rows])
+            p.lo[k], p.hi[k] = a.min(), a.max()
+
+
+def _chunk_moments(flat: np.ndarray, p: _Partials) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, M2 = sum (x - mean)**2) per chunk, from the row partials.
+
+    M2 = sum x**2 - mean * sum x loses digits when the spread is small against the mean; a chunk
+    where M2 < sum x**2 / CANCEL_RATIO is redone with a second pass over its values.
+    """
+    q, s, n = p.q.sum(axis=1), p.s.sum(axis=1), p.n
+    with np.errstate(all="ignore"):  # empty or overflowing chunks give nan/inf, excluded later
+        mean = s / n
+        m2 = q - s * mean
+    for k in np.flatnonzero((n > 0) & (m2 * CANCEL_RATIO < q)):
+        a = _chunk_values(flat, p, k)[0] - mean[k]
+        parts = np.zeros(-(-a.size // p.row))
+        _row_dots(a, a, p.row, parts)
+        m2[k] = math.fsum(parts.tolist())
+    return mean, m2
+
+
+def _segments(x: np.ndarray, block_bytes: int) -> Iterable[np.ndarray]:
+    """x as 1-D contiguous segments: one view when x is contiguous, else copies of blocks of
+    the leading axis of at most about `block_bytes` (a larger single item is split further)."""
+    if x.flags.c_contiguous or x.flags.f_contiguous:
+        yield x.ravel(order="K")
+        return
+    if x.ndim <= 1:
+        step = max(1, block_bytes // x.itemsize)
+        for start in range(0, x.size, step):
+            yield np.ascontiguousarray(x[start:start + step])
+        return
+    per_item = int(np.prod(x.shape[1:], dtype=np.int64)) * x.itemsize
+    if per_item > block_bytes:
+        for i in range(x.shape[0]):
+            yield from _segments(x[i], block_bytes)
+        return
+    step = max(1, block_bytes // max(per_item, 1))
     for start in range(0, x.shape[0], step):
-        yield x[start:start + step]
+        yield np.ascontiguousarray(x[start:start + step]).ravel()
 
 
 def _image_size(shape: tuple[int, ...], image_axes: tuple[int, ...] | None) -> int:
@@ -57,66 +231,59 @@ def _image_size(shape: tuple[int, ...], image_axes: tuple[int, ...] | None) -> i
     return int(np.prod([shape[a] for a in image_axes], dtype=np.int64)) if shape else 1
 
 
-def array_stats(x, *, image_axes: tuple[int, ...] | None = None) -> dict[str, Any]:
+def array_stats(x, *, image_axes: tuple[int, ...] | None = None,
+                threads: int | None = None) -> dict[str, Any]:
     """Ordered statistics of an array (STAT_KEYS).
 
-    x: ndarray, real or complex (complex -> statistics of |x|). image_axes: the xy axes of one
-    pattern (default (1, 2) for rank >= 3, e.g. (B, N, N, C) or (M, N, N); all axes otherwise).
-    sum_sq = sum |x|^2; mean_sum_xy_sq = sum_sq / number of patterns (every index of the other
-    axes is a pattern), the per-pattern energy E of DESIGN §4. float64 accumulation.
+    x: ndarray or memmap, real or complex (complex -> statistics of |x|). image_axes: the xy
+    axes of one pattern (default (1, 2) for rank >= 3, e.g. (B, N, N, C) or (M, N, N); all axes
+    otherwise). sum_sq = sum |x|^2; mean_sum_xy_sq = sum_sq / number of patterns (every index
+    of the other axes is a pattern), the per-pattern energy E of DESIGN §4 (for a contiguous
+    float32 array bit-identical to ptycho.scaling.mean_pattern_energy). min/max/mean/std over
+    the finite values; nan/inf count the others.
+
+    One fused pass per chunk of CHUNK_ELEMENTS values (float64 accumulation, never a float64
+    copy of the array; extra memory about one float64 chunk per thread). threads: None ->
+    ptycho.scaling.DEFAULT_THREADS; the result is bit-identical for every thread count.
     """
     x = np.asarray(x)
     shape = tuple(int(n) for n in x.shape)
-    dtype = str(x.dtype)
-    n_total = int(x.size)
-    count = 0
-    mean = 0.0
-    m2 = 0.0
-    total = 0.0
-    sum_sq = 0.0
-    lo, hi = math.inf, -math.inf
-    n_nan = n_inf = 0
-    for chunk in _chunks(x):
-        c = np.abs(chunk) if np.iscomplexobj(chunk) else chunk
-        c = c.astype(np.float64, copy=False).ravel()
-        finite = np.isfinite(c)
-        if not finite.all():
-            nan_here = int(np.count_nonzero(np.isnan(c)))
-            n_nan += nan_here
-            n_inf += int(c.size - np.count_nonzero(finite) - nan_here)
-            c = c[finite]
-        if c.size == 0:
-            continue
-        lo = min(lo, float(c.min()))
-        hi = max(hi, float(c.max()))
-        s = float(c.sum())
-        chunk_mean = s / c.size
-        chunk_m2 = float(np.sum((c - chunk_mean) ** 2))
-        sum_sq += float(np.dot(c, c))
-        total += s
-        # Chan et al. pairwise merge of (count, mean, M2)
-        new_count = count + c.size
-        delta = chunk_mean - mean
-        mean = mean + delta * c.size / new_count
-        m2 = m2 + chunk_m2 + delta * delta * count * c.size / new_count
-        count = new_count
+    threads = scaling.DEFAULT_THREADS if threads is None else int(threads)
+    chunk, row = _geometry(CHUNK_ELEMENTS)
+    parts: list[tuple[_Partials, np.ndarray, np.ndarray]] = []
+    for flat in _segments(x.reshape(1) if x.ndim == 0 else x, scaling.BLOCK_BYTES):
+        p = _Partials(flat.size, chunk, row)
+        _run_stripes(flat, p, threads)
+        _fix_nonfinite(flat, p)
+        parts.append((p, *_chunk_moments(flat, p)))
+    n = np.concatenate([p.n for p, _, _ in parts]) if parts else np.zeros(0, np.int64)
+    used = n > 0
+    count = int(n.sum())
+    sum_sq = math.fsum(np.concatenate([p.q.ravel() for p, _, _ in parts]).tolist()) if parts else 0.0
     if count == 0:
         lo = hi = mean_v = std_v = math.nan
     else:
-        mean_v = mean
-        std_v = math.sqrt(max(m2 / count, 0.0))
+        lo = float(np.concatenate([p.lo for p, _, _ in parts])[used].min())
+        hi = float(np.concatenate([p.hi for p, _, _ in parts])[used].max())
+        mean_v = math.fsum(np.concatenate([p.s.ravel() for p, _, _ in parts]).tolist()) / count
+        means = np.concatenate([m for _, m, _ in parts])[used]
+        m2 = np.concatenate([m for _, _, m in parts])[used]
+        # parallel-variance merge of the chunks: sum of M2_k + n_k (mean_k - mean)**2
+        m2_total = math.fsum(m2.tolist()) + math.fsum((n[used] * (means - mean_v) ** 2).tolist())
+        std_v = math.sqrt(max(m2_total / count, 0.0))
+    n_total = int(x.size)
     n_patterns = n_total // max(1, _image_size(shape, image_axes)) if n_total else 0
     return {
         "shape": list(shape),
-        "dtype": dtype,
+        "dtype": str(x.dtype),
         "min": lo,
         "max": hi,
         "mean": mean_v,
         "std": std_v,
         "sum_sq": sum_sq,
         "mean_sum_xy_sq": sum_sq / n_patterns if n_patterns else math.nan,
-        "nan": n_nan,
-        "inf": n_inf,
+        "nan": int(sum(int(p.nan.sum()) for p, _, _ in parts)),
+        "inf": int(sum(int(p.inf.sum()) for p, _, _ in parts)),
     }
 
 
