@@ -28,6 +28,8 @@ import pathlib
 import sys
 from typing import Any, Iterable
 
+from ptycho.errors import NamedProblemError
+
 EXIT_OK, EXIT_MISSED, EXIT_USAGE = 0, 1, 2
 
 GOAL_OPS = {"<=": operator.le, ">=": operator.ge}
@@ -38,13 +40,10 @@ ROW_KEYS = ("metric", "unit", "ours", "roofline", "reference", "ratio", "goal", 
 REQUIRED_INFO = ("kind", "case", "impl", "device", "dtype", "shape", "threads", "versions", "rows")
 
 
-class BenchReportError(ValueError):
+class BenchReportError(NamedProblemError, ValueError):
     """Malformed benchmark JSON or row; `where` names the file, benchmark or key."""
 
-    def __init__(self, where: str, problem: str):
-        self.where = where
-        self.problem = problem
-        super().__init__(f"{where}: {problem}")
+    name_attr = "where"
 
 
 # ----------------------------------------------------------------------------- row schema

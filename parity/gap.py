@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from parity import jsonsafe
+from ptycho.errors import NamedProblemError
 
 EXPONENTS: tuple[float, ...] = (1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
 # A sub-product of scalars within this of 1 is an identity among them (e.g. s / (g * s_cf));
@@ -44,13 +45,10 @@ SCALAR_KEY_PATTERNS = ("g", "s", "s_cf", "s_sim", "*scale*", "*gain*", "nphotons
                        "E", "energy", "*_norm", "norm", "*ceiling*")
 
 
-class GapInputError(ValueError):
-    """An input image or scalar file cannot be used; `source` names it."""
+class GapInputError(NamedProblemError, ValueError):
+    """An input image or scalar file cannot be used; `source` names it (as str)."""
 
-    def __init__(self, source: str, problem: str):
-        self.source = str(source)
-        self.problem = problem
-        super().__init__(f"{self.source}: {problem}")
+    name_attr, str_name = "source", True
 
 
 # --------------------------------------------------------------------------- statistics

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from parity import jsonsafe
+from ptycho.errors import NamedProblemError
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_GOLDEN_DIR = ROOT / "golden"
@@ -43,25 +44,19 @@ PROVENANCE_PACKAGES = ("numpy", "scipy", "tensorflow", "keras", "syrupy", "pytes
 _TOL_KEYS = ("rtol", "atol", "value")
 
 
-class GoldenError(ValueError):
+class GoldenError(NamedProblemError, ValueError):
     """A golden file (or a telemetry record) is missing, corrupt or of a foreign schema.
 
-    `source` names the file (or ``<record>``), `problem` says what is wrong.
+    `source` names the file as str (or ``<record>``), `problem` says what is wrong.
     """
 
-    def __init__(self, source: str | os.PathLike, problem: str):
-        self.source = str(source)
-        self.problem = problem
-        super().__init__(f"golden {self.source}: {problem}")
+    name_attr, prefix, str_name = "source", "golden ", True
 
 
-class LedgerError(ValueError):
+class LedgerError(NamedProblemError, ValueError):
     """The tolerance ledger is invalid; `entry` names the offending entry (e.g. ``golden."scan.*"``)."""
 
-    def __init__(self, entry: str, problem: str):
-        self.entry = entry
-        self.problem = problem
-        super().__init__(f"tolerance ledger entry {entry}: {problem}")
+    name_attr, prefix = "entry", "tolerance ledger entry "
 
 
 # --------------------------------------------------------------------------- tolerance ledger

@@ -16,20 +16,19 @@ from typing import Any
 
 import numpy as np
 
+from ptycho.errors import NamedProblemError
+
 FLOAT_TAG = "__float__"
 _ENCODED = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-class JsonSafeError(ValueError):
+class JsonSafeError(NamedProblemError, ValueError):
     """A value cannot be made JSON-safe, or a file cannot be read as JSON.
 
     `where` names the offending key path (e.g. ``values.scale.g``) or file.
     """
 
-    def __init__(self, where: str, problem: str):
-        self.where = where
-        self.problem = problem
-        super().__init__(f"{where}: {problem}")
+    name_attr = "where"
 
 
 def _encode_float(x: float) -> Any:

@@ -8,21 +8,22 @@ Record contract (shared with parity.golden / parity.trace):
 `array_stats` makes one fused pass over L2-sized chunks of the flattened array (min/max on the
 source dtype, float64 sum and sum of squares by row dot products in a reused float64 buffer;
 never a float64 copy of the whole array), in parallel stripes of chunks like
-`ptycho.scaling.mean_pattern_energy`. Per-chunk results are combined in a fixed order
-(`math.fsum`, parallel-variance merge), so the statistics are bit-identical for any thread
-count. Complex arrays are summarized by their modulus |x|. Statistics are taken over the finite
-entries; `nan`/`inf` count the others (looked for only in chunks whose sum of squares is not
-finite).
+`ptycho.scaling.mean_pattern_energy` (both use `ptycho.reducers`). Per-chunk results are
+combined in a fixed order (`math.fsum`, parallel-variance merge), so the statistics are
+bit-identical for any thread count. Complex arrays are summarized by their modulus |x|.
+Statistics are taken over the finite entries; `nan`/`inf` count the others (looked for only in
+chunks whose sum of squares is not finite).
 """
 from __future__ import annotations
 
+import functools
 import math
-import threading
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
-from ptycho import scaling
+from ptycho import reducers
+from ptycho.errors import NamedProblemError
 
 SCHEMA = "parity-telemetry/1"
 
@@ -32,8 +33,8 @@ CORE_STAGES = ("object", "probe", "scan", "simulate", "group", "normalize", "sca
 TRAIN_STAGES = ("train", "infer", "stitch", "evaluate")
 STAGES = CORE_STAGES + TRAIN_STAGES
 
-#: values reduced per chunk: a float64 working set that stays in L2 (ptycho.scaling's, 512 KiB)
-CHUNK_ELEMENTS = scaling.CHUNK_ELEMENTS
+#: values reduced per chunk: a float64 working set that stays in L2 (ptycho.reducers', 512 KiB)
+CHUNK_ELEMENTS = reducers.CHUNK_ELEMENTS
 #: a chunk whose M2 = sum x**2 - mean * sum x is below sum x**2 / CANCEL_RATIO (few digits left
 #: after the cancellation) gets M2 from a second pass over that chunk, sum (x - mean)**2
 CANCEL_RATIO = 2.0 ** 10
@@ -42,20 +43,10 @@ STAT_KEYS = ("shape", "dtype", "min", "max", "mean", "std", "sum_sq", "mean_sum_
              "nan", "inf")
 
 
-class TelemetryError(ValueError):
+class TelemetryError(NamedProblemError, ValueError):
     """A telemetry record is malformed; `where` names the stage or key."""
 
-    def __init__(self, where: str, problem: str):
-        self.where = where
-        self.problem = problem
-        super().__init__(f"{where}: {problem}")
-
-
-def _geometry(chunk_elements: int) -> tuple[int, int]:
-    """(chunk, row): values per chunk, a whole number of rows of `row` <= ROW_ELEMENTS values."""
-    chunk = max(1, int(chunk_elements))
-    row = min(scaling.ROW_ELEMENTS, chunk)
-    return (chunk // row) * row, row
+    name_attr = "where"
 
 
 def _row_dots(a: np.ndarray, b: np.ndarray, row: int, out: np.ndarray) -> None:
@@ -132,35 +123,6 @@ def _fused_pass(flat: np.ndarray, p: _Partials, k_lo: int, k_hi: int) -> None:
             _row_dots(a, ones, row, p.s[k, :rows])
 
 
-def _run_stripes(flat: np.ndarray, p: _Partials, threads: int) -> None:
-    """`_fused_pass` over all chunks, split into contiguous stripes run in parallel threads
-    (numpy releases the GIL in the reductions, the cast and the dots). Every chunk's result
-    depends only on its values, so the thread count never changes the statistics."""
-    n = p.chunks
-    threads = max(1, min(threads, n // scaling.MIN_CHUNKS_PER_THREAD))
-    if threads == 1:
-        _fused_pass(flat, p, 0, n)
-        return
-    bounds = np.linspace(0, n, threads + 1).astype(int)
-    errors: list[BaseException] = []
-
-    def work(lo, hi):
-        try:
-            _fused_pass(flat, p, lo, hi)
-        except BaseException as exc:  # re-raised in the calling thread
-            errors.append(exc)
-
-    workers = [threading.Thread(target=work, args=(bounds[i], bounds[i + 1]))
-               for i in range(1, threads)]
-    for w in workers:
-        w.start()
-    work(bounds[0], bounds[1])
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
-
-
 def _chunk_values(flat: np.ndarray, p: _Partials, k: int) -> tuple[np.ndarray, int, int]:
     """(finite values as float64 (|x| for complex), NaN count, +-Inf count) of chunk k."""
     src = flat[p.span(k)]
@@ -204,27 +166,6 @@ def _chunk_moments(flat: np.ndarray, p: _Partials) -> tuple[np.ndarray, np.ndarr
     return mean, m2
 
 
-def _segments(x: np.ndarray, block_bytes: int) -> Iterable[np.ndarray]:
-    """x as 1-D contiguous segments: one view when x is contiguous, else copies of blocks of
-    the leading axis of at most about `block_bytes` (a larger single item is split further)."""
-    if x.flags.c_contiguous or x.flags.f_contiguous:
-        yield x.ravel(order="K")
-        return
-    if x.ndim <= 1:
-        step = max(1, block_bytes // x.itemsize)
-        for start in range(0, x.size, step):
-            yield np.ascontiguousarray(x[start:start + step])
-        return
-    per_item = int(np.prod(x.shape[1:], dtype=np.int64)) * x.itemsize
-    if per_item > block_bytes:
-        for i in range(x.shape[0]):
-            yield from _segments(x[i], block_bytes)
-        return
-    step = max(1, block_bytes // max(per_item, 1))
-    for start in range(0, x.shape[0], step):
-        yield np.ascontiguousarray(x[start:start + step]).ravel()
-
-
 def _image_size(shape: tuple[int, ...], image_axes: tuple[int, ...] | None) -> int:
     if image_axes is None:
         image_axes = (1, 2) if len(shape) >= 3 else tuple(range(len(shape)))
@@ -244,16 +185,17 @@ def array_stats(x, *, image_axes: tuple[int, ...] | None = None,
 
     One fused pass per chunk of CHUNK_ELEMENTS values (float64 accumulation, never a float64
     copy of the array; extra memory about one float64 chunk per thread). threads: None ->
-    ptycho.scaling.DEFAULT_THREADS; the result is bit-identical for every thread count.
+    ptycho.reducers.DEFAULT_THREADS; the result is bit-identical for every thread count.
     """
     x = np.asarray(x)
     shape = tuple(int(n) for n in x.shape)
-    threads = scaling.DEFAULT_THREADS if threads is None else int(threads)
-    chunk, row = _geometry(CHUNK_ELEMENTS)
+    threads = reducers.DEFAULT_THREADS if threads is None else int(threads)
+    chunk, row = reducers.chunk_geometry(CHUNK_ELEMENTS)
     parts: list[tuple[_Partials, np.ndarray, np.ndarray]] = []
-    for flat in _segments(x.reshape(1) if x.ndim == 0 else x, scaling.BLOCK_BYTES):
+    for flat in reducers.contiguous_blocks(x.reshape(1) if x.ndim == 0 else x,
+                                           reducers.BLOCK_BYTES):
         p = _Partials(flat.size, chunk, row)
-        _run_stripes(flat, p, threads)
+        reducers.run_striped(p.chunks, functools.partial(_fused_pass, flat, p), threads)
         _fix_nonfinite(flat, p)
         parts.append((p, *_chunk_moments(flat, p)))
     n = np.concatenate([p.n for p, _, _ in parts]) if parts else np.zeros(0, np.int64)

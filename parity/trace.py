@@ -22,18 +22,16 @@ from typing import Any
 from parity import jsonsafe
 from parity.gap import (APPROXIMATE_NOTE, CLOSE_MATCH, Attribution, _equivalents_text, aliases_text,
                         attribute_ratio, scalar_candidates)
+from ptycho.errors import NamedProblemError
 
 DEFAULT_LADDER: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
 RECORD_SCHEMAS = ("parity-telemetry/1", "parity-golden/1")
 
 
-class TraceInputError(ValueError):
-    """A record file cannot be used for a trace diff; `source` names it."""
+class TraceInputError(NamedProblemError, ValueError):
+    """A record file cannot be used for a trace diff; `source` names it (as str)."""
 
-    def __init__(self, source: str, problem: str):
-        self.source = str(source)
-        self.problem = problem
-        super().__init__(f"{self.source}: {problem}")
+    name_attr, str_name = "source", True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,31 +5,45 @@ class PtychoError(Exception):
     """Base class of every error raised deliberately by ptycho."""
 
 
-class ConfigError(PtychoError, ValueError):
+class NamedProblemError(Exception):
+    """An error about one named thing (field, key, file, entry...) and what is wrong with it.
+
+    `NamedProblemError(name, problem)` stores `name` under the subclass's `name_attr` (str(name)
+    when `str_name` is true) and `problem` under `problem`; the message is
+    f"{prefix}{name}: {problem}". Subclasses pick the exception base (ValueError...) themselves.
+    """
+
+    #: attribute the name is stored under (e.g. "field", "key", "source", "where", "entry")
+    name_attr = "name"
+    #: message text before the name (e.g. "golden ")
+    prefix = ""
+    #: store (and print) str(name) instead of name itself (for path-like names)
+    str_name = False
+
+    def __init__(self, name, problem: str):
+        if self.str_name:
+            name = str(name)
+        setattr(self, self.name_attr, name)
+        self.problem = problem
+        super().__init__(f"{self.prefix}{name}: {problem}")
+
+
+class ConfigError(PtychoError, NamedProblemError, ValueError):
     """An invalid configuration value. `field` names the dataclass field or argument."""
 
-    def __init__(self, field: str, problem: str):
-        self.field = field
-        self.problem = problem
-        super().__init__(f"{field}: {problem}")
+    name_attr = "field"
 
 
-class DataContractError(PtychoError, ValueError):
+class DataContractError(PtychoError, NamedProblemError, ValueError):
     """A dataset violates the NPZ data contract. `key` names the NPZ key."""
 
-    def __init__(self, key: str, problem: str):
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{key}: {problem}")
+    name_attr = "key"
 
 
-class GroupingError(PtychoError, ValueError):
+class GroupingError(PtychoError, NamedProblemError, ValueError):
     """Neighbour grouping cannot be done (e.g. fewer points than gridsize**2)."""
 
-    def __init__(self, field: str, problem: str):
-        self.field = field
-        self.problem = problem
-        super().__init__(f"{field}: {problem}")
+    name_attr = "field"
 
 
 class StaleConfigError(PtychoError, RuntimeError):

@@ -17,29 +17,23 @@ number of threads.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from .config import TrainingConfig, is_supported_n
 from .errors import ConfigError
+# streaming constants live in ptycho.reducers; re-exported here (tests and benchmarks use them)
+from .reducers import (BLOCK_BYTES, CHUNK_ELEMENTS, DEFAULT_THREADS,  # noqa: F401
+                       MIN_CHUNKS_PER_THREAD, ROW_ELEMENTS, chunk_geometry, contiguous_blocks,
+                       run_striped)
 
 #: E at or below this (or non-finite) means "no usable energy": dataset_scale falls back to s_cf
 ENERGY_FLOOR = 1e-12
-#: values converted to float64 per chunk (512 KiB float64 buffer; stays in L2 cache)
-CHUNK_ELEMENTS = 65536
-#: length of one row dot product inside a chunk (small enough that BLAS stays single-threaded)
-ROW_ELEMENTS = 8192
-#: threads used for large arrays (numpy releases the GIL in the cast and the dot)
-DEFAULT_THREADS = max(1, min(4, os.cpu_count() or 1))
-#: a thread is only started for at least this many chunks (2 MiB of float32 at the default size)
-MIN_CHUNKS_PER_THREAD = 8
-#: largest source-dtype block copied when a non-contiguous array has to be made contiguous
-BLOCK_BYTES = 4 * 1024 * 1024
+
 
 def _row_sumsq(rows: np.ndarray, out: np.ndarray) -> None:
     """out[i] = sum_j rows[i, j]**2 for a C-contiguous float64 2-D array (numpy >= 2 vecdot)."""
@@ -98,36 +92,6 @@ def _reduce_chunks(blocks: np.ndarray, out: np.ndarray, lo: int, hi: int) -> Non
         _row_sumsq(buf, out[k])
 
 
-def _run_striped(blocks: np.ndarray, out: np.ndarray, threads: int) -> None:
-    """Reduce all chunks, split into `threads` contiguous stripes run in parallel threads.
-
-    numpy releases the GIL in the cast and the dot; each thread owns one chunk buffer and
-    writes disjoint rows of `out`, so the result does not depend on the thread count.
-    """
-    n = blocks.shape[0]
-    if threads <= 1:
-        _reduce_chunks(blocks, out, 0, n)
-        return
-    bounds = np.linspace(0, n, threads + 1).astype(int)
-    errors: list[BaseException] = []
-
-    def work(lo, hi):
-        try:
-            _reduce_chunks(blocks, out, lo, hi)
-        except BaseException as exc:  # re-raised in the calling thread
-            errors.append(exc)
-
-    workers = [threading.Thread(target=work, args=(bounds[i], bounds[i + 1]))
-               for i in range(1, threads)]
-    for w in workers:
-        w.start()
-    work(bounds[0], bounds[1])
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
-
-
 class _SumSq:
     """Streaming float64 sum of squares with bounded chunk buffers.
 
@@ -144,8 +108,7 @@ class _SumSq:
             raise ConfigError("chunk_elements", f"must be >= 1, got {chunk_elements}")
         if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
             raise ConfigError("threads", f"must be an int >= 1, got {threads!r}")
-        self.row = min(ROW_ELEMENTS, int(chunk_elements))
-        self.chunk = (int(chunk_elements) // self.row) * self.row
+        self.chunk, self.row = chunk_geometry(chunk_elements)
         self.threads = int(threads)
         self.partials: list[np.ndarray] = []
 
@@ -159,8 +122,7 @@ class _SumSq:
         if n_full:
             blocks = flat[: n_full * chunk].reshape(n_full, chunk // row, row)
             out = np.empty((n_full, chunk // row), dtype=np.float64)
-            threads = min(self.threads, n_full // MIN_CHUNKS_PER_THREAD)
-            _run_striped(blocks, out, max(threads, 1))
+            run_striped(n_full, functools.partial(_reduce_chunks, blocks, out), self.threads)
             self.partials.append(out.ravel())
         tail = flat[n_full * chunk :]
         n_rows = tail.size // row
@@ -176,22 +138,8 @@ class _SumSq:
 
     def add_array(self, a: np.ndarray) -> None:
         """Reduce any real ndarray; non-contiguous arrays are copied in bounded blocks."""
-        if a.flags.c_contiguous or a.flags.f_contiguous:
-            self.add_flat(a.ravel(order="K"))
-            return
-        if a.ndim <= 1:
-            step = max(1, BLOCK_BYTES // a.itemsize)
-            for start in range(0, a.size, step):
-                self.add_flat(np.ascontiguousarray(a[start : start + step]))
-            return
-        per_item = int(np.prod(a.shape[1:], dtype=np.int64)) * a.itemsize
-        if per_item > BLOCK_BYTES:
-            for i in range(a.shape[0]):
-                self.add_array(a[i])
-            return
-        step = max(1, BLOCK_BYTES // max(per_item, 1))
-        for start in range(0, a.shape[0], step):
-            self.add_flat(np.ascontiguousarray(a[start : start + step]).ravel())
+        for flat in contiguous_blocks(a, BLOCK_BYTES):
+            self.add_flat(flat)
 
     def total(self) -> float:
         if not self.partials:
