@@ -21,6 +21,8 @@ import numpy as np
 from .errors import ConfigError
 
 FRC_THRESHOLDS = {"0.5": 0.5, "1/7": 1.0 / 7.0}
+#: smallest side (pixels) of the covered rectangle on which SSIM and FRC are computed
+MIN_RECTANGLE = 16
 
 
 # ---------------------------------------------------------------------------- regions
@@ -48,6 +50,27 @@ def crop_to_scan(image, xcoords, ycoords, origin=(0.0, 0.0)) -> np.ndarray:
     image = np.asarray(image)
     rows, cols = scan_region(xcoords, ycoords, image.shape, origin)
     return image[rows, cols]
+
+
+def largest_true_rectangle(mask) -> tuple[slice, slice]:
+    """(row slice, col slice) of the largest axis-aligned all-True rectangle of a 2-D mask
+    (by area; the first found on ties). Empty slices when the mask has no True pixel."""
+    mask = np.asarray(mask, bool)
+    H, W = mask.shape
+    heights = np.zeros(W + 1, dtype=np.int64)         # trailing 0 flushes the stack
+    best = (0, 0, 0, 0, 0)                            # area, r0, r1, c0, c1
+    for r in range(H):
+        heights[:W] = np.where(mask[r], heights[:W] + 1, 0)
+        stack: list[int] = []                         # columns with increasing heights
+        for c in range(W + 1):
+            while stack and heights[stack[-1]] >= heights[c]:
+                h = int(heights[stack.pop()])
+                left = stack[-1] + 1 if stack else 0
+                if h * (c - left) > best[0]:
+                    best = (h * (c - left), r - h + 1, r + 1, left, c)
+            stack.append(c)
+    _, r0, r1, c0, c1 = best
+    return slice(r0, r1), slice(c0, c1)
 
 
 # ---------------------------------------------------------------------------- alignment
@@ -274,27 +297,37 @@ def saturation_fraction(amplitude, ceiling: float, *, tolerance: float = 0.01,
 
 
 # ---------------------------------------------------------------------------- report
-def amplitude_metrics(recon, truth) -> dict:
+def amplitude_metrics(recon, truth, mask=None) -> dict:
     """All amplitude figures of one reconstruction: ls_scalar, mae, rmse, rel_rmse, pearson,
-    ssim, psnr, frc_0.5, frc_1/7 (floats; None for nan)."""
-    frc = frc_summary(recon, truth)
+    psnr on the pixels in `mask` (default all); ssim and the FRC crossings (frc_0.5, frc_1/7)
+    need a full rectangle, so they use the largest all-covered rectangle of `mask`
+    (`largest_true_rectangle`; None when it is smaller than 16 x 16). Floats; None for nan."""
+    recon, truth = _pair(recon, truth)
+    sel = np.ones(recon.shape, bool) if mask is None else np.asarray(mask, bool)
+    r_in, t_in = recon[sel], truth[sel]
+    rows, cols = largest_true_rectangle(sel)
+    big = (rows.stop - rows.start) >= MIN_RECTANGLE and (cols.stop - cols.start) >= MIN_RECTANGLE
+    frc = frc_summary(recon[rows, cols], truth[rows, cols]) if big else {"0.5": None, "1/7": None}
     values = {
-        "ls_scalar": ls_scalar(recon, truth),
-        "mae": mae(recon, truth),
-        "rmse": rmse(recon, truth),
-        "rel_rmse": relative_rmse(recon, truth),
-        "pearson": pearson(recon, truth),
-        "ssim": ssim(recon, truth),
-        "psnr": psnr(recon, truth),
+        "ls_scalar": ls_scalar(r_in, t_in),
+        "mae": mae(r_in, t_in),
+        "rmse": rmse(r_in, t_in),
+        "rel_rmse": relative_rmse(r_in, t_in),
+        "pearson": pearson(r_in, t_in),
+        "ssim": ssim(recon[rows, cols], truth[rows, cols]) if big else math.nan,
+        "psnr": psnr(r_in, t_in),
         "frc_0.5": frc["0.5"],
         "frc_1/7": frc["1/7"],
     }
     return {k: _finite_or_none(v) for k, v in values.items()}
 
 
-def phase_metrics(recon_phase, true_phase) -> dict:
-    """mae, rmse, pearson of the phases after mean and plane removal (radians)."""
-    a, b = align_phase(recon_phase, true_phase)
+def phase_metrics(recon_phase, true_phase, mask=None) -> dict:
+    """mae, rmse, pearson of the phases (radians) after removing the mean and the plane fit
+    on `mask` from both; computed on the pixels in `mask` (default all)."""
+    sel = np.ones(np.shape(recon_phase), bool) if mask is None else np.asarray(mask, bool)
+    a, b = align_phase(recon_phase, true_phase, sel)
+    a, b = a[sel], b[sel]
     return {k: _finite_or_none(v) for k, v in
             {"mae": mae(a, b), "rmse": rmse(a, b), "pearson": pearson(a, b)}.items()}
 
@@ -330,7 +363,9 @@ def evaluate_images(recon, truth, baseline, *, xcoords, ycoords, origin=(0.0, 0.
     recon, truth: (H, W) complex (same canvas); baseline: (H, W) real or complex (its
     amplitude is used; its phase is taken as 0 when real). xcoords/ycoords: scan positions
     (object pixels); origin: object coordinate of canvas pixel (0, 0); covered: optional
-    (H, W) bool of pixels the stitching filled (reported as a coverage fraction).
+    (H, W) bool of pixels the stitching filled: metrics then use only the covered pixels of
+    the scanned region (SSIM and FRC the largest covered rectangle, see amplitude_metrics),
+    and the covered fraction and that rectangle are reported.
     """
     recon = np.asarray(recon)
     truth = np.asarray(truth)
@@ -340,19 +375,24 @@ def evaluate_images(recon, truth, baseline, *, xcoords, ycoords, origin=(0.0, 0.
                                    f"baseline {baseline.shape}")
     rows, cols = scan_region(xcoords, ycoords, truth.shape, origin)
     r, t, b = recon[rows, cols], truth[rows, cols], baseline[rows, cols]
-    amp_model = amplitude_metrics(np.abs(r), np.abs(t))
-    amp_base = amplitude_metrics(np.abs(b), np.abs(t))
-    ph_model = phase_metrics(np.angle(r), np.angle(t))
+    sel = None if covered is None else np.asarray(covered, bool)[rows, cols]
+    amp_model = amplitude_metrics(np.abs(r), np.abs(t), sel)
+    amp_base = amplitude_metrics(np.abs(b), np.abs(t), sel)
+    ph_model = phase_metrics(np.angle(r), np.angle(t), sel)
     ph_base = phase_metrics(np.angle(b) if np.iscomplexobj(b) else np.zeros(b.shape),
-                            np.angle(t))
+                            np.angle(t), sel)
     region = {"rows": [rows.start, rows.stop], "cols": [cols.start, cols.stop]}
+    keep = np.ones(t.shape, bool) if sel is None else sel
+    rr, cc = largest_true_rectangle(keep)
+    region["rectangle"] = {"rows": [rows.start + rr.start, rows.start + rr.stop],
+                           "cols": [cols.start + cc.start, cols.start + cc.stop]}
     if covered is not None:
-        region["covered_fraction"] = float(np.mean(np.asarray(covered)[rows, cols]))
+        region["covered_fraction"] = float(np.mean(sel))
     return EvaluationReport(
         amplitude={k: {"model": amp_model[k], "baseline": amp_base[k]} for k in amp_model},
         phase={k: {"model": ph_model[k], "baseline": ph_base[k]} for k in ph_model},
-        frc={"model": frc_summary(np.abs(r), np.abs(t)),
-             "baseline": frc_summary(np.abs(b), np.abs(t))},
+        frc={"model": frc_summary(np.abs(r[rr, cc]), np.abs(t[rr, cc])),
+             "baseline": frc_summary(np.abs(b[rr, cc]), np.abs(t[rr, cc]))},
         region=region,
     )
 
@@ -390,16 +430,20 @@ def evaluate_patches(recon_patches, *, X_raw, coords_offsets, coords_relative, p
     report.extra["baseline_amplitude_mean"] = float(np.mean(amps))
     if png_path is not None:
         rows, cols = scan_region(x, y, truth.shape)
-        save_comparison_png(png_path, truth[rows, cols], model.image[rows, cols], title=title)
+        save_comparison_png(png_path, truth[rows, cols], model.image[rows, cols], title=title,
+                            covered=model.covered()[rows, cols])
     return report, {"model": model.image, "baseline": base.image, "truth": truth,
                     "weight": model.weight}
 
 
 # ---------------------------------------------------------------------------- figure
-def save_comparison_png(path, truth, recon, *, title: str | None = None) -> pathlib.Path:
+def save_comparison_png(path, truth, recon, *, title: str | None = None,
+                        covered=None) -> pathlib.Path:
     """Side-by-side PNG: rows amplitude and phase; columns truth, reconstruction, difference.
 
-    truth, recon: (H, W) complex. Written atomically (temp file + os.replace); returns path.
+    truth, recon: (H, W) complex; covered: optional (H, W) bool, pixels outside it are left
+    blank in the reconstruction and difference panels and excluded from the colour ranges and
+    the phase-plane fit. Written atomically (temp file + os.replace); returns path.
     """
     import matplotlib
 
@@ -411,12 +455,17 @@ def save_comparison_png(path, truth, recon, *, title: str | None = None) -> path
     if truth.shape != recon.shape:
         raise ConfigError("recon", f"shape {recon.shape} != truth shape {truth.shape}")
     path = pathlib.Path(path)
-    ph_recon, ph_truth = align_phase(np.angle(recon), np.angle(truth))
+    keep = np.ones(truth.shape, bool) if covered is None else np.asarray(covered, bool)
+    if keep.shape != truth.shape or not keep.any():
+        raise ConfigError("covered", f"must be a non-empty bool mask of shape {truth.shape}")
+    ph_recon, ph_truth = align_phase(np.angle(recon), np.angle(truth), keep)
     rows = [("amplitude", np.abs(truth), np.abs(recon)), ("phase (aligned)", ph_truth, ph_recon)]
     fig, axes = plt.subplots(2, 3, figsize=(11, 7), squeeze=False)
     for i, (name, t, r) in enumerate(rows):
-        lo, hi = float(min(t.min(), r.min())), float(max(t.max(), r.max()))
-        d = float(np.abs(r - t).max()) or 1.0
+        lo = float(min(t[keep].min(), r[keep].min()))
+        hi = float(max(t[keep].max(), r[keep].max()))
+        d = float(np.abs(r - t)[keep].max()) or 1.0
+        r = np.ma.masked_array(r, mask=~keep)
         for j, (label, img, kw) in enumerate((
                 ("truth", t, {"vmin": lo, "vmax": hi}),
                 ("reconstruction", r, {"vmin": lo, "vmax": hi}),

@@ -40,12 +40,13 @@ from ptycho.evaluation import (  # noqa: E402
     pearson,
     relative_rmse,
     saturation_fraction,
+    scan_region,
 )
 from ptycho.grouping import group  # noqa: E402
 from ptycho.inference import reconstruct  # noqa: E402
-from ptycho.model import count_parameters, model_scales  # noqa: E402
+from ptycho.model import count_parameters, model_scales, save_model  # noqa: E402
 from ptycho.objects import lines_object  # noqa: E402
-from ptycho.probe import make_probe, probe_mask  # noqa: E402
+from ptycho.probe import make_probe  # noqa: E402
 from ptycho.simulate import simulate_scan_dataset  # noqa: E402
 from ptycho.stitching import global_positions, stitch_patches  # noqa: E402
 from ptycho.train import prepare_data, train, write_json_atomic  # noqa: E402
@@ -133,13 +134,13 @@ def observed_saturation(patches, probe, ceiling: float) -> float:
 
 
 def quick_stitched(d2o, container, plan, grouped, crop, truth):
-    """(ls, pearson, rel_rmse) of the stitched amplitude on the scanned region."""
+    """(ls, pearson, rel_rmse) of the stitched amplitude on the covered scanned region."""
     patches = reconstruct(d2o, container, plan)
     x, y = global_positions(grouped.coords_offsets, grouped.coords_relative)
-    img = stitch_patches(patches, x, y, crop=crop, origin=(0, 0), shape=truth.shape).image
-    r0, r1 = int(math.ceil(y.min())), int(math.floor(y.max())) + 1
-    c0, c1 = int(math.ceil(x.min())), int(math.floor(x.max())) + 1
-    a, t = np.abs(img[r0:r1, c0:c1]), np.abs(truth[r0:r1, c0:c1])
+    res = stitch_patches(patches, x, y, crop=crop, origin=(0, 0), shape=truth.shape)
+    rows, cols = scan_region(x, y, truth.shape)
+    cov = res.covered()[rows, cols]
+    a, t = np.abs(res.image[rows, cols])[cov], np.abs(truth[rows, cols])[cov]
     return ls_scalar(a, t), pearson(a, t), relative_rmse(a, t)
 
 
@@ -184,15 +185,36 @@ def run_case(name: str, case: dict, args, out: pathlib.Path) -> dict:
             print(f"[{name}] epoch {epoch + 1}: test ls={ls:.3f} r={r:.3f} rel_rmse={rr:.3f} "
                   f"loss={logs.get('loss'):.6g}", flush=True)
 
-    t0 = time.perf_counter()
-    result = train(container, plan, config, verbose=args.verbose, callbacks=[TestCurve()],
-                   history_path=out / f"{name}_history.json")
-    train_seconds = time.perf_counter() - t0
+    if args.reevaluate:
+        import json
+
+        from ptycho.model import load_model
+
+        previous = json.loads((out / f"{name}.json").read_text())
+        for key, now in (("N", args.N), ("nfs", args.nfs), ("n_points", args.n_points),
+                         ("n_groups", config.n_groups), ("object_size", args.object_size),
+                         ("seed", args.seed)):
+            if previous["config"][key] != now:
+                raise SystemExit(f"--reevaluate {name}: {key}={now} differs from the trained "
+                                 f"run's {previous['config'][key]}; pass the same options")
+        model, d2o = load_model(out / f"{name}.keras")
+        history, curve[:] = previous["history"], previous["test_curve"]
+        train_seconds, seconds_per_epoch = previous["train_seconds"], previous["seconds_per_epoch"]
+        epochs = previous["config"]["epochs"]
+    else:
+        t0 = time.perf_counter()
+        result = train(container, plan, config, verbose=args.verbose, callbacks=[TestCurve()],
+                       history_path=out / f"{name}_history.json")
+        train_seconds = time.perf_counter() - t0
+        model, d2o, history = result.model, result.diffraction_to_obj, result.history
+        seconds_per_epoch = float(np.mean(result.epoch_seconds)) if result.epoch_seconds else None
+        epochs = args.epochs
+        save_model(model, out / f"{name}.keras")
 
     metrics = {}
     for split, g, cont, rawd in (("train", grouped, container, raw),
                                  ("test", grouped_test, container_test, raw_test)):
-        patches = reconstruct(result.diffraction_to_obj, cont, plan)
+        patches = reconstruct(d2o, cont, plan)
         X_raw = cont._X_np.astype(np.float64) / cont.feed_gain
         report, _ = evaluate_patches(
             patches, X_raw=X_raw, coords_offsets=g.coords_offsets,
@@ -205,24 +227,23 @@ def run_case(name: str, case: dict, args, out: pathlib.Path) -> dict:
                                          / plan.amplitude_ratio)
         entry["saturated_fraction_observed"] = observed_saturation(patches, probe, ceiling) \
             if math.isfinite(ceiling) else 0.0
-        for k in ("frc",):
-            entry[k] = {m: {t: v for t, v in entry[k][m].items() if t in ("0.5", "1/7")}
-                        for m in entry[k]}
+        entry["frc"] = {m: {t: v for t, v in entry["frc"][m].items() if t in ("0.5", "1/7")}
+                        for m in entry["frc"]}
         metrics[split] = entry
 
-    s_in, s_out = model_scales(result.model)
+    s_in, s_out = model_scales(model)
     record = {
         "case": name, "spec": case,
         "config": {"N": args.N, "nfs": args.nfs, "n_points": args.n_points,
                    "n_groups": config.n_groups, "object_size": args.object_size,
-                   "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                   "epochs": epochs, "batch_size": args.batch_size, "lr": args.lr,
                    "nphotons": args.nphotons, "seed": args.seed},
         "plan": plan.to_dict(), "prediction": prediction,
-        "parameters": count_parameters(result.model),
+        "parameters": count_parameters(model),
         "scales_after": {"input": s_in, "output": s_out},
         "train_seconds": train_seconds,
-        "seconds_per_epoch": float(np.mean(result.epoch_seconds)) if result.epoch_seconds else None,
-        "history": result.history, "test_curve": curve, "metrics": metrics,
+        "seconds_per_epoch": seconds_per_epoch,
+        "history": history, "test_curve": curve, "metrics": metrics,
     }
     write_json_atomic(out / f"{name}.json", record)
     return record
@@ -254,7 +275,7 @@ def main(argv=None) -> int:
     p.add_argument("--N", type=int, default=64)
     p.add_argument("--nfs", type=int, default=1, help="n_filters_scale")
     p.add_argument("--n-points", type=int, default=512)
-    p.add_argument("--gs2-group-factor", type=float, default=0.5,
+    p.add_argument("--gs2-group-factor", type=float, default=1.0,
                    help="gs2 groups = factor * n_points")
     p.add_argument("--object-size", type=int, default=392)
     p.add_argument("--epochs", type=int, default=30)
@@ -268,6 +289,8 @@ def main(argv=None) -> int:
                    help="stitching crop M (default: from the probe, see stitch_crop)")
     p.add_argument("--verbose", type=int, default=0)
     p.add_argument("--out", default="target_results")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="load <out>/<case>.keras and recompute the metrics (no training)")
     args = p.parse_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

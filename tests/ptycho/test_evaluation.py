@@ -166,7 +166,8 @@ def test_evaluate_images_pairs_model_with_baseline(tmp_path, tol):
     assert rep.amplitude["rel_rmse"]["model"] < rep.amplitude["rel_rmse"]["baseline"]
     assert rep.amplitude["pearson"]["baseline"] is None          # constant image
     assert rep.phase["rmse"]["model"] <= tol("evaluation.exact")
-    assert rep.region == {"rows": [10, 51], "cols": [12, 48], "covered_fraction": 1.0}
+    assert rep.region == {"rows": [10, 51], "cols": [12, 48], "covered_fraction": 1.0,
+                          "rectangle": {"rows": [10, 51], "cols": [12, 48]}}
     json.dumps(rep.to_dict())                                    # JSON-safe
 
 
@@ -182,3 +183,53 @@ def test_comparison_png_is_written_atomically(tmp_path):
     assert img[..., :3].std() > 0.05                             # not blank
     with pytest.raises(ConfigError):
         save_comparison_png(tmp_path / "bad.png", truth, truth[:10])
+
+
+def test_uncovered_pixels_are_excluded_from_the_metrics(tol):
+    truth = _image(11, (50, 50)).astype(np.complex128)
+    recon = 1.5 * truth
+    covered = np.ones((50, 50), bool)
+    covered[20:30, 5:45] = False
+    recon[~covered] = 0.0                                        # stitching leaves gaps at 0
+    x, y = np.array([5.0, 45.0]), np.array([5.0, 45.0])
+    rep = evaluate_images(recon, truth, np.abs(truth), xcoords=x, ycoords=y, covered=covered)
+    assert rep.amplitude["ls_scalar"]["model"] == pytest.approx(1.5, rel=tol("evaluation.exact"))
+    assert rep.amplitude["pearson"]["model"] == pytest.approx(1.0, rel=tol("evaluation.exact"))
+    assert rep.amplitude["rmse"]["baseline"] == 0.0
+    assert rep.region["covered_fraction"] == pytest.approx(np.mean(covered[5:46, 5:46]))
+    m = amplitude_metrics(np.abs(recon), np.abs(truth))          # without the mask: gaps count
+    assert m["ls_scalar"] < 1.5 * (1 - 0.05)
+
+
+def test_largest_true_rectangle_against_brute_force():
+    from ptycho.evaluation import largest_true_rectangle
+
+    rng = np.random.default_rng(12)
+    for trial in range(20):
+        mask = rng.uniform(size=(9, 11)) > 0.25
+        rows, cols = largest_true_rectangle(mask)
+        area = (rows.stop - rows.start) * (cols.stop - cols.start)
+        assert mask[rows, cols].all()
+        best = 0
+        for r0 in range(9):
+            for r1 in range(r0 + 1, 10):
+                for c0 in range(11):
+                    for c1 in range(c0 + 1, 12):
+                        if mask[r0:r1, c0:c1].all():
+                            best = max(best, (r1 - r0) * (c1 - c0))
+        assert area == best, trial
+    rows, cols = largest_true_rectangle(np.zeros((3, 3), bool))
+    assert rows.stop - rows.start == 0 or cols.stop - cols.start == 0
+
+
+def test_comparison_png_blanks_uncovered_pixels(tmp_path):
+    truth = _image(13, (40, 40)).astype(np.complex128)
+    recon = truth.copy()
+    covered = np.ones((40, 40), bool)
+    covered[:5] = False
+    recon[~covered] = -100.0                                      # would dominate the ranges
+    path = save_comparison_png(tmp_path / "c.png", truth, recon, covered=covered)
+    assert path.exists()
+    with pytest.raises(ConfigError) as exc:
+        save_comparison_png(tmp_path / "d.png", truth, recon, covered=np.zeros((40, 40), bool))
+    assert exc.value.field == "covered"
