@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from . import atomic
 from .config import ModelConfig, TrainingConfig
 from .errors import ConfigError
 from .layers import canvas_padding, layer_classes
@@ -189,20 +190,9 @@ def count_parameters(model) -> dict:
 
 
 def save_model(model, path) -> None:
-    """Save a training model to a `.keras` file atomically (temp file + os.replace)."""
-    import os
-    import pathlib
-    import tempfile
-
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """Save a training model to a `.keras` file atomically (`ptycho.atomic.replacing`)."""
+    with atomic.replacing(path, suffix=".keras") as tmp:
+        model.save(str(tmp))
 
 
 def load_model(path):

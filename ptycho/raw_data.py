@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import atomic
 from .config import is_supported_n
 from .errors import DataContractError
 
@@ -238,7 +237,7 @@ class RawData:
         )
 
     def to_npz(self, path) -> pathlib.Path:
-        """Validate, then write atomically: a temp file in the target directory + os.replace.
+        """Validate, then write atomically (`ptycho.atomic.replacing`).
 
         On any failure the temp file is removed and an existing file at `path` is untouched.
         Arrays are written in their canonical dtypes; metadata as a JSON string under key
@@ -252,27 +251,7 @@ class RawData:
         return path
 
 
-def _new_file_mode() -> int:
-    """Permission bits a plain open() would give a new file (0o666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def _atomic_savez(path: pathlib.Path, arrays: dict) -> None:
-    """np.savez into a temp file next to `path`, fsync, then os.replace onto `path`."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, _new_file_mode())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-
+    """np.savez into a temp file next to `path`, then atomically replace `path` with it."""
+    with atomic.replacing(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)

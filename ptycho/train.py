@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
-import tempfile
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import atomic
 from .config import TrainingConfig
 from .errors import ConfigError, NonFiniteLossError
 from .losses import amplitude_mae, keras_losses, nll_for
@@ -84,19 +83,9 @@ def _json_safe(obj):
 
 
 def write_json_atomic(path, payload) -> pathlib.Path:
-    """Write `payload` as indented JSON to `path` via a temp file + os.replace."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(_json_safe(payload), fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    """Write `payload` as indented JSON to `path` atomically (`ptycho.atomic.write_text`)."""
+    text = json.dumps(_json_safe(payload), indent=2, sort_keys=False) + "\n"
+    return atomic.write_text(path, text)
 
 
 # ---------------------------------------------------------------------------- data
