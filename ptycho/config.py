@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .validation import (is_power_of_two, require_choice, require_int, require_positive,
+                         require_power_of_two)
 
 AMP_ACTIVATIONS = ("sigmoid", "softplus", "scaled_sigmoid")
 GROUPING_STRATEGIES = ("current", "legacy")
@@ -20,28 +22,19 @@ DATA_FEEDS = ("raw", "normalized")
 
 def is_supported_n(N) -> bool:
     """True when N is an int power of two >= 16 (the sizes the pipeline supports)."""
-    return isinstance(N, int) and not isinstance(N, bool) and N >= 16 and (N & (N - 1)) == 0
+    return is_power_of_two(N, minimum=16)
 
 
 def _check_int(name, value, minimum):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ConfigError(name, f"must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ConfigError(name, f"must be >= {minimum}, got {value}")
+    require_int(name, value, minimum=minimum, numpy_ints=False)
 
 
 def _check_positive(name, value, allow_zero=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(name, f"must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(name, f"must be finite, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(name, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    require_positive(name, value, allow_zero=allow_zero, numpy_numbers=False)
 
 
 def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ConfigError(name, f"must be one of {choices}, got {value!r}")
+    require_choice(name, value, choices)
 
 
 def _check_bool(name, value):
@@ -73,8 +66,7 @@ class ModelConfig:
     intensity_scale_trainable: bool = False
 
     def __post_init__(self):
-        if not is_supported_n(self.N):
-            raise ConfigError("N", f"must be a power of two >= 16, got {self.N!r}")
+        require_power_of_two("N", self.N, minimum=16)
         _check_int("gridsize", self.gridsize, 1)
         _check_int("offset", self.offset, 1)
         _check_int("n_filters_scale", self.n_filters_scale, 1)

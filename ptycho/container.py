@@ -9,11 +9,10 @@ tensor access, through ptycho.tfload.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .errors import ConfigError
+from .validation import require_positive
 
 #: tensor property -> (numpy attribute, TensorFlow dtype name)
 _TENSORS = {
@@ -99,10 +98,7 @@ class PtychoDataContainer:
         self._probe_np = _as("probe", probe, np.complex64, probe_check)
         if self._probe_np is None:
             raise ConfigError("probe", "is required")
-        feed_gain = float(feed_gain)
-        if not math.isfinite(feed_gain) or feed_gain <= 0:
-            raise ConfigError("feed_gain", f"must be finite and > 0, got {feed_gain!r}")
-        self.feed_gain = feed_gain
+        self.feed_gain = require_positive("feed_gain", float(feed_gain))
         self._tensor_cache: dict = {}
 
     # ------------------------------------------------------------------ construction

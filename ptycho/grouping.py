@@ -22,12 +22,12 @@ flat index b*C + c.
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ConfigError, DataContractError, GroupingError
+from .validation import require_choice, require_finite, require_int, require_rank
 
 STRATEGIES = ("current", "legacy")
 
@@ -47,7 +47,7 @@ def channels_to_flat(arr: np.ndarray) -> np.ndarray:
 def flat_to_channels(arr: np.ndarray, C: int) -> np.ndarray:
     """(B*C, h, w, 1) -> (B, h, w, C); inverse of channels_to_flat."""
     arr = np.asarray(arr)
-    C = _check_positive_int("C", C)
+    C = require_int("C", C, minimum=1)
     if arr.ndim != 4 or arr.shape[-1] != 1:
         raise ConfigError("arr", f"must be (B*C, h, w, 1), got shape {arr.shape}")
     if arr.shape[0] % C:
@@ -60,7 +60,7 @@ def flat_to_channels(arr: np.ndarray, C: int) -> np.ndarray:
 def channels_to_grid(arr: np.ndarray, gridsize: int) -> np.ndarray:
     """(B, N, N, C) -> (B, gridsize, gridsize, N, N): grid[b, r, q] = channel r*gridsize + q."""
     arr = np.asarray(arr)
-    g = _check_positive_int("gridsize", gridsize)
+    g = require_int("gridsize", gridsize, minimum=1)
     if arr.ndim != 4 or arr.shape[-1] != g * g:
         raise ConfigError("arr", f"must be (B, N, N, {g * g}), got shape {arr.shape}")
     B, h, w, _ = arr.shape
@@ -132,14 +132,6 @@ class GroupedData:
 # --------------------------------------------------------------------------- validation
 
 
-def _check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ConfigError(name, f"must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ConfigError(name, f"must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _positions(raw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, y, diff3d) of a RawData-like object, checked for consistent lengths and finiteness."""
     for key in ("xcoords", "ycoords", "diff3d"):
@@ -148,16 +140,14 @@ def _positions(raw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = np.asarray(raw.xcoords, dtype=np.float64)
     y = np.asarray(raw.ycoords, dtype=np.float64)
     diff3d = raw.diff3d
-    if x.ndim != 1:
-        raise DataContractError("xcoords", f"must have rank 1, got shape {x.shape}")
+    require_rank("xcoords", x, 1)
     if y.shape != x.shape:
         raise DataContractError("ycoords", f"length {y.shape} differs from xcoords {x.shape}")
     if np.ndim(diff3d) != 3 or diff3d.shape[0] != x.shape[0]:
         raise DataContractError("diff3d",
                                 f"must be (M={x.shape[0]}, N, N), got shape {np.shape(diff3d)}")
-    for key, arr in (("xcoords", x), ("ycoords", y)):
-        if not np.all(np.isfinite(arr)):
-            raise DataContractError(key, "contains NaN or Inf")
+    require_finite("xcoords", x)
+    require_finite("ycoords", y)
     return x, y, diff3d
 
 
@@ -267,12 +257,11 @@ def group(raw, *, gridsize: int, n_groups: int, neighbor_count: int, strategy: s
     Errors: ConfigError for a bad gridsize / n_groups / neighbor_count / strategy / seed;
     GroupingError (naming the field) when the dataset has too few points.
     """
-    gridsize = _check_positive_int("gridsize", gridsize)
-    n_groups = _check_positive_int("n_groups", n_groups)
-    K = _check_positive_int("neighbor_count", neighbor_count)
-    if strategy not in STRATEGIES:
-        raise ConfigError("strategy", f"must be one of {STRATEGIES}, got {strategy!r}")
-    seed = _check_positive_int("seed", seed, minimum=0)
+    gridsize = require_int("gridsize", gridsize, minimum=1)
+    n_groups = require_int("n_groups", n_groups, minimum=1)
+    K = require_int("neighbor_count", neighbor_count, minimum=1)
+    require_choice("strategy", strategy, STRATEGIES)
+    seed = require_int("seed", seed, minimum=0)
     x, y, diff3d = _positions(raw)
     M = x.shape[0]
     C = gridsize * gridsize

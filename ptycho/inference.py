@@ -10,6 +10,7 @@ import numpy as np
 
 from .config import InferenceConfig
 from .errors import ConfigError
+from .validation import require_int
 from .train import scaled_diffraction
 
 
@@ -21,8 +22,7 @@ def predict_patches(diffraction_to_obj, diffraction, *, batch_size: int = 64) ->
     x = np.asarray(diffraction, dtype=np.float32)
     if x.ndim != 4:
         raise ConfigError("diffraction", f"must be (B, N, N, C), got shape {x.shape}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ConfigError("batch_size", f"must be an int >= 1, got {batch_size!r}")
+    batch_size = require_int("batch_size", batch_size, minimum=1)
     expected = tuple(diffraction_to_obj.inputs[0].shape[1:])
     if x.shape[1:] != expected:
         raise ConfigError("diffraction", f"patch shape {x.shape[1:]} != model input {expected}")

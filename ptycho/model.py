@@ -31,6 +31,7 @@ from .config import ModelConfig, TrainingConfig
 from .errors import ConfigError
 from .layers import canvas_padding, layer_classes
 from .tfload import keras as _keras
+from .validation import require_finite, require_positive
 
 INPUT_SCALER = "input_scaler"
 OUTPUT_SCALER = "output_scaler"
@@ -55,17 +56,14 @@ def _check_scale(name: str, value) -> float:
         value = float(value)
     except (TypeError, ValueError):
         raise ConfigError(name, f"must be a number, got {value!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(name, f"must be finite and > 0, got {value!r}")
-    return value
+    return require_positive(name, value)
 
 
 def _check_probe(probe, N: int) -> np.ndarray:
     probe = np.asarray(probe)
     if probe.shape != (N, N):
         raise ConfigError("probe", f"must have shape ({N}, {N}), got {probe.shape}")
-    if not np.all(np.isfinite(probe)):
-        raise ConfigError("probe", "contains NaN or Inf")
+    require_finite("probe", probe, error=ConfigError)
     return probe.astype(np.complex64)
 
 

@@ -14,22 +14,11 @@ from scipy.ndimage import gaussian_filter
 from skimage.draw import line as draw_line
 
 from .errors import ConfigError
+from .validation import require_choice, require_int
 
 LINES_FILTER = ((1.0, 1.0), (5.0, 2.0), (10.0, 5.0))  # (sigma px, weight) of the blur sum
 NORMALIZE_OPTIONS = (None, "max")
 PHASE_OPTIONS = (None, "coupled")
-
-
-def _check_size(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(name, f"must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError("seed", f"must be an int >= 0, got {seed!r}")
-    return int(seed)
 
 
 def _check_number(name: str, value, *, low: float, high: float = math.inf,
@@ -52,9 +41,9 @@ def lines_amplitude(size: int, *, seed: int = 1, nlines: int = 400) -> np.ndarra
     side 2*size, which is blurred by g1 + 2*g5 + 5*g10 (scipy gaussian_filter, reflect mode)
     and centre-cropped to size.
     """
-    size = _check_size("size", size)
-    seed = _check_seed(seed)
-    nlines = _check_size("nlines", nlines)
+    size = require_int("size", size, minimum=1)
+    seed = require_int("seed", seed, minimum=0)
+    nlines = require_int("nlines", nlines, minimum=1)
     side = 2 * size
     canvas = np.zeros((side, side), dtype=np.float64)
     endpoints = np.random.default_rng(seed).integers(0, side, size=(nlines, 4))
@@ -79,10 +68,8 @@ def lines_object(size: int, *, seed: int = 1, nlines: int = 400, normalize=None,
     normalize: None (un-normalized amplitude, legacy) or 'max' (amplitude / max, so max 1).
     phase: None (zero phase) or 'coupled' (`coupled_phase` of the final amplitude).
     """
-    if normalize not in NORMALIZE_OPTIONS:
-        raise ConfigError("normalize", f"must be one of {NORMALIZE_OPTIONS}, got {normalize!r}")
-    if phase not in PHASE_OPTIONS:
-        raise ConfigError("phase", f"must be one of {PHASE_OPTIONS}, got {phase!r}")
+    require_choice("normalize", normalize, NORMALIZE_OPTIONS)
+    require_choice("phase", phase, PHASE_OPTIONS)
     amplitude = lines_amplitude(size, seed=seed, nlines=nlines)
     if normalize == "max":
         amplitude = amplitude / amplitude.max()
@@ -121,8 +108,8 @@ def grf_object(size, *, seed: int = 1, correlation_length: float = 8.0,
     shape = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
     if len(shape) != 2:
         raise ConfigError("size", f"must be an int or (H, W), got {size!r}")
-    shape = tuple(_check_size("size", n, minimum=2) for n in shape)
-    seed = _check_seed(seed)
+    shape = tuple(require_int("size", n, minimum=2) for n in shape)
+    seed = require_int("seed", seed, minimum=0)
     corr = _check_number("correlation_length", correlation_length, low=0.0, low_open=True)
     try:
         a_min, a_max = (float(v) for v in amplitude_range)

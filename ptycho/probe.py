@@ -14,27 +14,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.signal.windows import gaussian
 
-from .config import is_supported_n
-from .errors import ConfigError, DataContractError
+from .errors import DataContractError
+from .validation import (require_finite, require_kind, require_nonzero, require_positive,
+                         require_power_of_two)
 from .raw_data import read_npz
 
 PROBE_KEY = "probeGuess"
 _EXPERIMENTAL_FILE = "probe_fly001_64.npz"
-
-
-def _check_n(N) -> int:
-    if not is_supported_n(N):
-        raise ConfigError("N", f"must be an int power of two >= 16, got {N!r}")
-    return N
-
-
-def _check_positive_scalar(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ConfigError(name, f"must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(name, f"must be finite and > 0, got {value!r}")
-    return value
 
 
 def ideal_probe_support(N: int, default_probe_scale: float = 0.7) -> np.ndarray:
@@ -43,8 +29,8 @@ def ideal_probe_support(N: int, default_probe_scale: float = 0.7) -> np.ndarray:
     The window has length N, std N / (default_probe_scale * pi**2) pixels, peak 1 at the
     (possibly half-integer) centre. N=64, default_probe_scale=0.7 gives 376 pixels.
     """
-    N = _check_n(N)
-    dps = _check_positive_scalar("default_probe_scale", default_probe_scale)
+    N = require_power_of_two("N", N)
+    dps = require_positive("default_probe_scale", default_probe_scale)
     window = gaussian(N, std=N / (dps * math.pi**2), sym=True)
     return np.outer(window, window) > 0.5
 
@@ -62,7 +48,7 @@ def ideal_probe(N: int, default_probe_scale: float = 0.7) -> np.ndarray:
 
 def probe_mask(N: int) -> np.ndarray:
     """(N, N) float32 mask: 1 where r < N//4 (r in pixels from (N-1)/2), else 0. 812 px at N=64."""
-    N = _check_n(N)
+    N = require_power_of_two("N", N)
     centre = (N - 1) / 2.0
     rows, cols = np.indices((N, N), dtype=np.float64)
     r = np.hypot(rows - centre, cols - centre)
@@ -74,14 +60,10 @@ def check_probe(P, key: str = PROBE_KEY) -> np.ndarray:
     P = np.asarray(P)
     if P.ndim != 2 or P.shape[0] != P.shape[1]:
         raise DataContractError(key, f"must be a square 2-D array, got shape {P.shape}")
-    if not is_supported_n(int(P.shape[0])):
-        raise DataContractError(key, f"side must be a power of two >= 16, got {P.shape[0]}")
-    if P.dtype.kind != "c":
-        raise DataContractError(key, f"must be complex (dtype kind 'c'), got dtype {P.dtype}")
-    if not np.all(np.isfinite(P)):
-        raise DataContractError(key, "contains NaN or Inf")
-    if not np.any(P != 0):
-        raise DataContractError(key, "is all zero")
+    require_power_of_two(key, int(P.shape[0]), subject="side", error=DataContractError)
+    require_kind(key, P, "c", "complex (dtype kind 'c')")
+    require_finite(key, P)
+    require_nonzero(key, P)
     return P
 
 
@@ -90,7 +72,7 @@ def normalize_probe(P, probe_scale: float) -> np.ndarray:
 
     The mask M = probe_mask(N) is always used in the mean, so mean |P_n*M| = 1/probe_scale.
     """
-    scale = _check_positive_scalar("probe_scale", probe_scale)
+    scale = require_positive("probe_scale", probe_scale)
     P = check_probe(P)
     P64 = P.astype(np.complex128)
     masked_mean = float(np.mean(np.abs(P64 * probe_mask(P.shape[0]))))

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import atomic
-from .config import is_supported_n
 from .errors import DataContractError
+from .validation import (require_finite, require_kind, require_nonzero, require_power_of_two,
+                         require_rank)
 
 __all__ = ["RawData", "DataContractError", "read_npz", "REQUIRED_KEYS", "OPTIONAL_KEYS"]
 
@@ -57,23 +58,6 @@ def read_npz(path) -> dict:
         raise DataContractError("path", f"{path.name} is not a readable NPZ file: {exc}") from exc
 
 
-def _check_kind(key: str, arr: np.ndarray, kinds: str, what: str) -> None:
-    if arr.dtype.kind not in kinds:
-        raise DataContractError(key, f"must be {what}, got dtype {arr.dtype}")
-
-
-def _check_rank(key: str, arr: np.ndarray, ndim: int) -> None:
-    if arr.ndim != ndim:
-        raise DataContractError(key, f"must have rank {ndim}, got shape {arr.shape}")
-
-
-def _check_finite(key: str, arr: np.ndarray) -> None:
-    if np.isnan(arr).any():
-        raise DataContractError(key, "contains NaN")
-    if np.isinf(arr).any():
-        raise DataContractError(key, "contains Inf")
-
-
 def _check_json(metadata) -> None:
     if not isinstance(metadata, dict):
         raise DataContractError("metadata", f"must be a dict, got {type(metadata).__name__}")
@@ -88,7 +72,7 @@ def _check_diffraction(diff3d: np.ndarray) -> None:
     any_nonzero = False
     for start in range(0, diff3d.shape[0], _CHECK_CHUNK):
         chunk = np.asarray(diff3d[start:start + _CHECK_CHUNK])
-        _check_finite("diff3d", chunk)
+        require_finite("diff3d", chunk, separate=True)
         if (chunk < 0).any():
             raise DataContractError("diff3d", "contains negative amplitudes")
         any_nonzero = any_nonzero or bool((chunk != 0).any())
@@ -134,46 +118,44 @@ class RawData:
             arrays[key] = np.asarray(value)
 
         diff3d = arrays["diff3d"]
-        _check_kind("diff3d", diff3d, "f", "a float amplitude array (dtype kind 'f')")
-        _check_rank("diff3d", diff3d, 3)
+        require_kind("diff3d", diff3d, "f", "a float amplitude array (dtype kind 'f')")
+        require_rank("diff3d", diff3d, 3)
         M, n_rows, n_cols = diff3d.shape
         if n_rows != n_cols:
             raise DataContractError("diff3d", f"patterns must be square, got shape {diff3d.shape}")
-        if not is_supported_n(int(n_rows)):
-            raise DataContractError("diff3d", f"N must be a power of two >= 16, got N={n_rows}")
+        require_power_of_two("diff3d", int(n_rows), subject="N", error=DataContractError)
         if M == 0:
             raise DataContractError("diff3d", "holds no patterns (M = 0)")
         N = int(n_rows)
 
         probe = arrays["probeGuess"]
-        _check_kind("probeGuess", probe, "c", "complex (dtype kind 'c')")
-        _check_rank("probeGuess", probe, 2)
+        require_kind("probeGuess", probe, "c", "complex (dtype kind 'c')")
+        require_rank("probeGuess", probe, 2)
         if probe.shape != (N, N):
             raise DataContractError("probeGuess", f"shape {probe.shape} does not match N={N}")
 
         for key in ("xcoords", "ycoords", "xcoords_start", "ycoords_start"):
             arr = arrays[key]
-            _check_kind(key, arr, "f", "float coordinates (dtype kind 'f')")
-            _check_rank(key, arr, 1)
+            require_kind(key, arr, "f", "float coordinates (dtype kind 'f')")
+            require_rank(key, arr, 1)
             if arr.shape[0] != M:
                 raise DataContractError(key, f"length {arr.shape[0]} != number of patterns {M}")
         scan_index = arrays["scan_index"]
-        _check_kind("scan_index", scan_index, "iu", "integer (dtype kind 'i' or 'u')")
-        _check_rank("scan_index", scan_index, 1)
+        require_kind("scan_index", scan_index, "iu", "integer (dtype kind 'i' or 'u')")
+        require_rank("scan_index", scan_index, 1)
         if scan_index.shape[0] != M:
             raise DataContractError("scan_index", f"length {scan_index.shape[0]} != {M} patterns")
 
         for key in ("xcoords", "ycoords", "xcoords_start", "ycoords_start", "probeGuess"):
-            _check_finite(key, arrays[key])
-        if not np.any(probe != 0):
-            raise DataContractError("probeGuess", "is all zero")
+            require_finite(key, arrays[key], separate=True)
+        require_nonzero("probeGuess", probe)
         _check_diffraction(diff3d)
 
         if self.objectGuess is not None:
             obj = np.asarray(self.objectGuess)
-            _check_kind("objectGuess", obj, "c", "complex (dtype kind 'c')")
-            _check_rank("objectGuess", obj, 2)
-            _check_finite("objectGuess", obj)
+            require_kind("objectGuess", obj, "c", "complex (dtype kind 'c')")
+            require_rank("objectGuess", obj, 2)
+            require_finite("objectGuess", obj, separate=True)
         _check_json(self.metadata)
         return self
 

@@ -17,6 +17,7 @@ from .errors import ConfigError
 from .physics import diffract_np, illuminate_np
 from .probe import check_probe
 from .raw_data import RawData
+from .validation import require_finite, require_int, require_positive, require_rank
 
 #: SeedSequence spawn keys: independent streams derived from one integer seed
 SCAN_STREAM = 0
@@ -27,22 +28,8 @@ _BLOCK_ELEMENTS = 1 << 20
 
 def rng_for(seed: int, stream: int) -> np.random.Generator:
     """numpy Generator for `stream` (SCAN_STREAM or NOISE_STREAM) of the integer `seed`."""
-    return np.random.default_rng(np.random.SeedSequence(_check_seed(seed), spawn_key=(stream,)))
-
-
-def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError("seed", f"must be an int >= 0, got {seed!r}")
-    return int(seed)
-
-
-def _check_nphotons(nphotons) -> float:
-    if isinstance(nphotons, bool) or not isinstance(nphotons, (int, float, np.integer, np.floating)):
-        raise ConfigError("nphotons", f"must be a number, got {nphotons!r}")
-    value = float(nphotons)
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError("nphotons", f"must be finite and > 0, got {nphotons!r}")
-    return value
+    seed = require_int("seed", seed, minimum=0)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
 
 
 def _object_shape(object_shape) -> tuple[int, int]:
@@ -72,13 +59,11 @@ def _check_buffer(buffer, shape) -> float:
 def _check_coords(xcoords, ycoords) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(xcoords, dtype=np.float64)
     y = np.asarray(ycoords, dtype=np.float64)
-    if x.ndim != 1:
-        raise ConfigError("xcoords", f"must be 1-D, got shape {x.shape}")
+    require_rank("xcoords", x, 1, error=ConfigError)
     if y.shape != x.shape:
         raise ConfigError("ycoords", f"shape {y.shape} != xcoords shape {x.shape}")
-    for name, arr in (("xcoords", x), ("ycoords", y)):
-        if not np.all(np.isfinite(arr)):
-            raise ConfigError(name, "contains NaN or Inf")
+    require_finite("xcoords", x, error=ConfigError)
+    require_finite("ycoords", y, error=ConfigError)
     return x, y
 
 
@@ -90,10 +75,9 @@ def random_scan(object_shape, n_points: int, *, buffer: float, seed: int):
     (n_points, 2) block [x, y] from the SCAN_STREAM generator of `seed`.
     """
     shape = _object_shape(object_shape)
-    if isinstance(n_points, bool) or not isinstance(n_points, (int, np.integer)) or n_points < 1:
-        raise ConfigError("n_points", f"must be an int >= 1, got {n_points!r}")
+    n_points = require_int("n_points", n_points, minimum=1)
     b = _check_buffer(buffer, shape)
-    u = rng_for(seed, SCAN_STREAM).uniform(size=(int(n_points), 2))
+    u = rng_for(seed, SCAN_STREAM).uniform(size=(n_points, 2))
     x = b + (shape[1] - 2 * b) * u[:, 0]
     y = b + (shape[0] - 2 * b) * u[:, 1]
     return x, y
@@ -105,9 +89,7 @@ def raster_scan(object_shape, offset: float, *, buffer: float):
     Returns (xcoords, ycoords) float64, row-major (y outer, x inner).
     """
     shape = _object_shape(object_shape)
-    step = _as_float("offset", offset)
-    if not math.isfinite(step) or step <= 0:
-        raise ConfigError("offset", f"must be finite and > 0, got {offset!r}")
+    step = require_positive("offset", offset)
     b = _check_buffer(buffer, shape)
     cols = b + step * np.arange(int(math.floor((shape[1] - 2 * b) / step)) + 1)
     rows = b + step * np.arange(int(math.floor((shape[0] - 2 * b) / step)) + 1)
@@ -118,10 +100,7 @@ def raster_scan(object_shape, offset: float, *, buffer: float):
 # ---------------------------------------------------------------------------- patches
 def _chunk_size(N: int, requested) -> int:
     if requested is not None:
-        if isinstance(requested, bool) or not isinstance(requested, (int, np.integer)) \
-                or requested < 1:
-            raise ConfigError("chunk_size", f"must be an int >= 1, got {requested!r}")
-        return int(requested)
+        return require_int("chunk_size", requested, minimum=1)
     return max(1, _BLOCK_ELEMENTS // ((N + 1) * (N + 1)))
 
 
@@ -134,8 +113,7 @@ def _check_patch_n(N) -> int:
 def _as_object(obj) -> np.ndarray:
     """(H, W) complex128 view or copy of a 2-D object array."""
     obj = np.asarray(obj)
-    if obj.ndim != 2:
-        raise ConfigError("obj", f"must be a 2-D array, got shape {obj.shape}")
+    require_rank("obj", obj, 2, error=ConfigError)
     return obj.astype(np.complex128, copy=False)
 
 
@@ -210,8 +188,8 @@ def simulate_dataset(obj, probe, xcoords, ycoords, *, nphotons, seed, mask=None,
     mask_applied, and `provenance` (JSON-safe dict, e.g. object/probe origin).
     The result does not depend on chunk_size.
     """
-    nphotons = _check_nphotons(nphotons)
-    seed = _check_seed(seed)
+    nphotons = require_positive("nphotons", nphotons)
+    seed = require_int("seed", seed, minimum=0)
     probe = check_probe(probe).astype(np.complex128)
     N = probe.shape[0]
     if mask is not None:
@@ -222,8 +200,7 @@ def simulate_dataset(obj, probe, xcoords, ycoords, *, nphotons, seed, mask=None,
     if x.shape[0] == 0:
         raise ConfigError("xcoords", "needs at least one scan position")
     obj = _as_object(obj)
-    if not np.all(np.isfinite(obj)):
-        raise ConfigError("obj", "contains NaN or Inf")
+    require_finite("obj", obj, error=ConfigError)
     step = _chunk_size(N, chunk_size)
 
     energy = mean_exit_energy(obj, probe, x, y, mask=mask, chunk_size=step)
@@ -263,8 +240,7 @@ def simulate_scan_dataset(obj, probe, *, nphotons, seed, scan="random", n_points
     metadata["provenance"]["scan"] records the scan settings.
     """
     obj = np.asarray(obj)
-    if obj.ndim != 2:
-        raise ConfigError("obj", f"must be a 2-D array, got shape {obj.shape}")
+    require_rank("obj", obj, 2, error=ConfigError)
     N = check_probe(probe).shape[0]
     buffer = N / 2 if buffer is None else buffer
     if scan == "random":

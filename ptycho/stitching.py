@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
+from .validation import require_finite
 
 #: canvas weight below which a pixel counts as uncovered (its value is set to 0)
 MIN_WEIGHT = 1e-6
@@ -100,8 +101,8 @@ def stitch_patches(patches, xcoords, ycoords, *, crop: int, origin=None, shape=N
     y = np.asarray(ycoords, dtype=np.float64).reshape(-1)
     if x.shape != (K,) or y.shape != (K,):
         raise ConfigError("xcoords", f"need {K} x and y positions, got {x.shape} and {y.shape}")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        raise ConfigError("xcoords", "positions contain NaN or Inf")
+    require_finite("xcoords", x, error=ConfigError)
+    require_finite("ycoords", y, error=ConfigError)
     if isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or not 1 <= crop <= N:
         raise ConfigError("crop", f"must be an int in [1, N={N}], got {crop!r}")
     start = (N - crop) // 2
