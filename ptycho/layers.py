@@ -1,7 +1,8 @@
 """Keras-3 layers of the PINN physics head and its scale/probe weights.
 
-Keras is imported lazily (through `ptycho.tfload`), so the layer classes are created once by
-`layer_classes()` and registered for `.keras` (de)serialization under the package name "ptycho".
+Importing this module imports TensorFlow and Keras (through `ptycho.tfload`); numpy-only code
+takes the canvas geometry from `ptycho.canvas` instead. The layer classes are registered for
+`.keras` (de)serialization under the package name "ptycho" (registered names "ptycho>ClassName").
 
 Conventions (DESIGN §3, §7): patches are channels-last `(B, N, N, C)`; coordinates
 `coords_relative` are `(B, 1, 2, C)` with `[:, 0, 0, c]` = x (column) and `[:, 0, 1, c]` = y
@@ -17,11 +18,16 @@ import math
 
 import numpy as np
 
-from .tfload import keras as _keras
-from .tfload import tf as _tf
+from . import tfload
+from .canvas import canvas_padding, support_window  # noqa: F401  (re-exported for old callers)
+from .physics import diffract_tf_channels_last, illuminate_tf
+from .probe import probe_mask
+
+tf = tfload.tf()
+keras = tfload.keras()
 
 PACKAGE = "ptycho"
-_CLASSES: dict | None = None
+_register = keras.saving.register_keras_serializable(package=PACKAGE)
 
 
 def translate(images, shifts, output_size: int | None = None, offset: float = 0.0):
@@ -32,7 +38,6 @@ def translate(images, shifts, output_size: int | None = None, offset: float = 0.
     `out[k, i, j] = in[k, i + offset - ty, j + offset - tx]`, i.e. the input translated by
     `+t` and then cropped starting `offset` pixels in (a negative offset pads).
     """
-    tf = _tf()
     shifts = tf.cast(shifts, tf.float32)
     K = tf.shape(images)[0]
     one = tf.ones((K,), tf.float32)
@@ -55,24 +60,6 @@ def translate(images, shifts, output_size: int | None = None, offset: float = 0.
     )
 
 
-def canvas_padding(max_offset: float) -> int:
-    """Pixels of padding per side of the group canvas for offsets up to `max_offset` pixels.
-
-    ceil(max_offset) + 1: the +1 keeps the far bilinear neighbour of the largest shift inside.
-    """
-    if not math.isfinite(float(max_offset)) or max_offset < 0:
-        raise ValueError(f"max_offset must be finite and >= 0, got {max_offset!r}")
-    return int(math.ceil(float(max_offset))) + 1
-
-
-def support_window(N: int, support: int) -> np.ndarray:
-    """(N, N) float32 window: 1 on the central `support` x `support` square, 0 elsewhere."""
-    start = (N - support) // 2
-    w = np.zeros((N, N), np.float32)
-    w[start:start + support, start:start + support] = 1.0
-    return w
-
-
 def reassemble_extract(obj, coords_relative, *, pad: int, support: int, eps: float = 1e-6):
     """Per-group reassembly of C patches into one canvas, then extraction at +coords_relative.
 
@@ -85,7 +72,6 @@ def reassemble_extract(obj, coords_relative, *, pad: int, support: int, eps: flo
     axis. C == 1 returns obj times the support window (its own group, no shift).
     Returns (B, N, N, C) complex64.
     """
-    tf = _tf()
     obj = tf.convert_to_tensor(obj)
     N = int(obj.shape[1])
     C = int(obj.shape[-1])
@@ -110,206 +96,187 @@ def reassemble_extract(obj, coords_relative, *, pad: int, support: int, eps: flo
     return tf.transpose(tf.reshape(patches, (B, C, N, N)), [0, 2, 3, 1])
 
 
-def layer_classes() -> dict:
-    """Create (once) and return the custom layer classes, registered for serialization."""
-    global _CLASSES
-    if _CLASSES is not None:
-        return _CLASSES
-    keras = _keras()
-    tf = _tf()
-    register = keras.saving.register_keras_serializable(package=PACKAGE)
+@_register
+class ScaleWeight(keras.layers.Layer):
+    """Multiplies ('multiply') or divides ('divide') its input by exp(log_scale).
 
-    @register
-    class ScaleWeight(keras.layers.Layer):
-        """Multiplies ('multiply') or divides ('divide') its input by exp(log_scale).
+    `log_scale` is a float32 scalar `add_weight`, trainable exactly when `scale_trainable`.
+    """
 
-        `log_scale` is a float32 scalar `add_weight`, trainable exactly when `scale_trainable`.
-        """
+    def __init__(self, initial_scale=1.0, mode="multiply", scale_trainable=False, **kw):
+        super().__init__(**kw)
+        if mode not in ("multiply", "divide"):
+            raise ValueError(f"mode must be 'multiply' or 'divide', got {mode!r}")
+        initial_scale = float(initial_scale)
+        if not math.isfinite(initial_scale) or initial_scale <= 0:
+            raise ValueError(f"initial_scale must be finite and > 0, got {initial_scale!r}")
+        self.initial_scale = initial_scale
+        self.mode = mode
+        self.scale_trainable = bool(scale_trainable)
+        self.log_scale = self.add_weight(
+            name="log_scale",
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(initial_scale)),
+            trainable=self.scale_trainable,
+            dtype="float32",
+        )
 
-        def __init__(self, initial_scale=1.0, mode="multiply", scale_trainable=False, **kw):
-            super().__init__(**kw)
-            if mode not in ("multiply", "divide"):
-                raise ValueError(f"mode must be 'multiply' or 'divide', got {mode!r}")
-            initial_scale = float(initial_scale)
-            if not math.isfinite(initial_scale) or initial_scale <= 0:
-                raise ValueError(f"initial_scale must be finite and > 0, got {initial_scale!r}")
-            self.initial_scale = initial_scale
-            self.mode = mode
-            self.scale_trainable = bool(scale_trainable)
-            self.log_scale = self.add_weight(
-                name="log_scale",
-                shape=(),
-                initializer=keras.initializers.Constant(math.log(initial_scale)),
-                trainable=self.scale_trainable,
-                dtype="float32",
-            )
+    def call(self, x):
+        s = tf.exp(self.log_scale)
+        return x / s if self.mode == "divide" else x * s
 
-        def call(self, x):
-            s = tf.exp(self.log_scale)
-            return x / s if self.mode == "divide" else x * s
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(initial_scale=self.initial_scale, mode=self.mode,
+                   scale_trainable=self.scale_trainable)
+        return cfg
 
-        def get_config(self):
-            cfg = super().get_config()
-            cfg.update(initial_scale=self.initial_scale, mode=self.mode,
-                       scale_trainable=self.scale_trainable)
-            return cfg
 
-    @register
-    class AmplitudeActivation(keras.layers.Layer):
-        """sigmoid (ceiling 1), softplus (unbounded) or ceiling*sigmoid ('scaled_sigmoid')."""
+@_register
+class AmplitudeActivation(keras.layers.Layer):
+    """sigmoid (ceiling 1), softplus (unbounded) or ceiling*sigmoid ('scaled_sigmoid')."""
 
-        def __init__(self, kind="softplus", ceiling=None, **kw):
-            super().__init__(**kw)
-            if kind not in ("sigmoid", "softplus", "scaled_sigmoid"):
-                raise ValueError(f"unknown amplitude activation {kind!r}")
-            if kind == "scaled_sigmoid" and (ceiling is None or not float(ceiling) > 0):
-                raise ValueError("scaled_sigmoid needs a ceiling > 0")
-            self.kind = kind
-            self.ceiling = None if ceiling is None else float(ceiling)
+    def __init__(self, kind="softplus", ceiling=None, **kw):
+        super().__init__(**kw)
+        if kind not in ("sigmoid", "softplus", "scaled_sigmoid"):
+            raise ValueError(f"unknown amplitude activation {kind!r}")
+        if kind == "scaled_sigmoid" and (ceiling is None or not float(ceiling) > 0):
+            raise ValueError("scaled_sigmoid needs a ceiling > 0")
+        self.kind = kind
+        self.ceiling = None if ceiling is None else float(ceiling)
 
-        def call(self, x):
-            if self.kind == "sigmoid":
-                return tf.sigmoid(x)
-            if self.kind == "scaled_sigmoid":
-                return self.ceiling * tf.sigmoid(x)
-            return tf.nn.softplus(x)
+    def call(self, x):
+        if self.kind == "sigmoid":
+            return tf.sigmoid(x)
+        if self.kind == "scaled_sigmoid":
+            return self.ceiling * tf.sigmoid(x)
+        return tf.nn.softplus(x)
 
-        def get_config(self):
-            cfg = super().get_config()
-            cfg.update(kind=self.kind, ceiling=self.ceiling)
-            return cfg
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(kind=self.kind, ceiling=self.ceiling)
+        return cfg
 
-    @register
-    class PhaseActivation(keras.layers.Layer):
-        """pi * tanh(x): phase in radians, in (-pi, pi)."""
 
-        def call(self, x):
-            return math.pi * tf.tanh(x)
+@_register
+class PhaseActivation(keras.layers.Layer):
+    """pi * tanh(x): phase in radians, in (-pi, pi)."""
 
-    @register
-    class CombineComplex(keras.layers.Layer):
-        """(amplitude, phase) float32 (B, N, N, C) -> complex64 amplitude * exp(i phase)."""
+    def call(self, x):
+        return math.pi * tf.tanh(x)
 
-        def __init__(self, **kw):
-            kw.setdefault("autocast", False)
-            super().__init__(**kw)
 
-        def call(self, amplitude, phase):
-            amplitude = tf.cast(amplitude, tf.float32)
-            phase = tf.cast(phase, tf.float32)
-            return tf.complex(amplitude * tf.cos(phase), amplitude * tf.sin(phase))
+@_register
+class CombineComplex(keras.layers.Layer):
+    """(amplitude, phase) float32 (B, N, N, C) -> complex64 amplitude * exp(i phase)."""
 
-        def compute_output_spec(self, amplitude, phase):
-            return keras.KerasTensor(amplitude.shape, dtype="complex64")
+    def __init__(self, **kw):
+        kw.setdefault("autocast", False)
+        super().__init__(**kw)
 
-        def get_config(self):
-            return super().get_config()
+    def call(self, amplitude, phase):
+        amplitude = tf.cast(amplitude, tf.float32)
+        phase = tf.cast(phase, tf.float32)
+        return tf.complex(amplitude * tf.cos(phase), amplitude * tf.sin(phase))
 
-    @register
-    class GroupReassembly(keras.layers.Layer):
-        """`reassemble_extract` as a layer: (obj complex64, coords_relative) -> complex64.
+    def compute_output_spec(self, amplitude, phase):
+        return keras.KerasTensor(amplitude.shape, dtype="complex64")
 
-        pad: canvas padding per side in pixels (from `canvas_padding(max_offset)`); support:
-        side of the valid central square of each patch (N/2 for the decoder's output).
-        """
+    def get_config(self):
+        return super().get_config()
 
-        def __init__(self, pad=1, support=32, **kw):
-            kw.setdefault("autocast", False)
-            super().__init__(**kw)
-            self.pad = int(pad)
-            self.support = int(support)
 
-        def call(self, obj, coords_relative):
-            return reassemble_extract(obj, coords_relative, pad=self.pad, support=self.support)
+@_register
+class GroupReassembly(keras.layers.Layer):
+    """`reassemble_extract` as a layer: (obj complex64, coords_relative) -> complex64.
 
-        def compute_output_spec(self, obj, coords_relative):
-            return keras.KerasTensor(obj.shape, dtype="complex64")
+    pad: canvas padding per side in pixels (from `canvas_padding(max_offset)`); support:
+    side of the valid central square of each patch (N/2 for the decoder's output).
+    """
 
-        def get_config(self):
-            cfg = super().get_config()
-            cfg.update(pad=self.pad, support=self.support)
-            return cfg
+    def __init__(self, pad=1, support=32, **kw):
+        kw.setdefault("autocast", False)
+        super().__init__(**kw)
+        self.pad = int(pad)
+        self.support = int(support)
 
-    @register
-    class ProbeIllumination(keras.layers.Layer):
-        """Exit wave P * O (* M): the probe is two float32 (N, N) `add_weight` weights.
+    def call(self, obj, coords_relative):
+        return reassemble_extract(obj, coords_relative, pad=self.pad, support=self.support)
 
-        `probe_real`/`probe_imag` are trainable exactly when `probe_trainable`; the initial
-        probe is given as an array at construction (restored from the weights on load). The
-        mask, when `use_mask`, is `ptycho.probe.probe_mask(N)`, a constant.
-        """
+    def compute_output_spec(self, obj, coords_relative):
+        return keras.KerasTensor(obj.shape, dtype="complex64")
 
-        def __init__(self, N=64, use_mask=False, probe_trainable=False, probe=None, **kw):
-            kw.setdefault("autocast", False)
-            super().__init__(**kw)
-            self.N = int(N)
-            self.use_mask = bool(use_mask)
-            self.probe_trainable = bool(probe_trainable)
-            init = np.zeros((self.N, self.N), np.complex64) if probe is None else np.asarray(probe)
-            if init.shape != (self.N, self.N):
-                raise ValueError(f"probe must have shape ({self.N}, {self.N}), got {init.shape}")
-            self.probe_real = self.add_weight(
-                name="probe_real", shape=(self.N, self.N), dtype="float32",
-                initializer=keras.initializers.Constant(np.real(init).astype(np.float32)),
-                trainable=self.probe_trainable)
-            self.probe_imag = self.add_weight(
-                name="probe_imag", shape=(self.N, self.N), dtype="float32",
-                initializer=keras.initializers.Constant(np.imag(init).astype(np.float32)),
-                trainable=self.probe_trainable)
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(pad=self.pad, support=self.support)
+        return cfg
 
-        def probe(self):
-            """The current probe as a complex64 (N, N) tensor."""
-            return tf.complex(self.probe_real, self.probe_imag)
 
-        def call(self, obj):
-            from .physics import illuminate_tf
-            from .probe import probe_mask
+@_register
+class ProbeIllumination(keras.layers.Layer):
+    """Exit wave P * O (* M): the probe is two float32 (N, N) `add_weight` weights.
 
-            mask = probe_mask(self.N)[:, :, None] if self.use_mask else None
-            return illuminate_tf(obj, self.probe()[:, :, None], mask)
+    `probe_real`/`probe_imag` are trainable exactly when `probe_trainable`; the initial
+    probe is given as an array at construction (restored from the weights on load). The
+    mask, when `use_mask`, is `ptycho.probe.probe_mask(N)`, a constant.
+    """
 
-        def compute_output_spec(self, obj):
-            return keras.KerasTensor(obj.shape, dtype="complex64")
+    def __init__(self, N=64, use_mask=False, probe_trainable=False, probe=None, **kw):
+        kw.setdefault("autocast", False)
+        super().__init__(**kw)
+        self.N = int(N)
+        self.use_mask = bool(use_mask)
+        self.probe_trainable = bool(probe_trainable)
+        init = np.zeros((self.N, self.N), np.complex64) if probe is None else np.asarray(probe)
+        if init.shape != (self.N, self.N):
+            raise ValueError(f"probe must have shape ({self.N}, {self.N}), got {init.shape}")
+        self.probe_real = self.add_weight(
+            name="probe_real", shape=(self.N, self.N), dtype="float32",
+            initializer=keras.initializers.Constant(np.real(init).astype(np.float32)),
+            trainable=self.probe_trainable)
+        self.probe_imag = self.add_weight(
+            name="probe_imag", shape=(self.N, self.N), dtype="float32",
+            initializer=keras.initializers.Constant(np.imag(init).astype(np.float32)),
+            trainable=self.probe_trainable)
 
-        def get_config(self):
-            cfg = super().get_config()
-            cfg.update(N=self.N, use_mask=self.use_mask, probe_trainable=self.probe_trainable)
-            return cfg
+    def probe(self):
+        """The current probe as a complex64 (N, N) tensor."""
+        return tf.complex(self.probe_real, self.probe_imag)
 
-    @register
-    class Diffraction(keras.layers.Layer):
-        """Far-field amplitude (B, N, N, C) complex64 -> float32, `ptycho.physics` conventions."""
+    def call(self, obj):
+        mask = probe_mask(self.N)[:, :, None] if self.use_mask else None
+        return illuminate_tf(obj, self.probe()[:, :, None], mask)
 
-        def __init__(self, **kw):
-            kw.setdefault("autocast", False)
-            super().__init__(**kw)
+    def compute_output_spec(self, obj):
+        return keras.KerasTensor(obj.shape, dtype="complex64")
 
-        def call(self, psi):
-            from .physics import diffract_tf_channels_last
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(N=self.N, use_mask=self.use_mask, probe_trainable=self.probe_trainable)
+        return cfg
 
-            return diffract_tf_channels_last(psi)
 
-        def compute_output_spec(self, psi):
-            return keras.KerasTensor(psi.shape, dtype="float32")
+@_register
+class Diffraction(keras.layers.Layer):
+    """Far-field amplitude (B, N, N, C) complex64 -> float32, `ptycho.physics` conventions."""
 
-        def get_config(self):
-            return super().get_config()
+    def __init__(self, **kw):
+        kw.setdefault("autocast", False)
+        super().__init__(**kw)
 
-    @register
-    class Square(keras.layers.Layer):
-        """x**2: scaled amplitude -> expected counts."""
+    def call(self, psi):
+        return diffract_tf_channels_last(psi)
 
-        def call(self, x):
-            return tf.square(x)
+    def compute_output_spec(self, psi):
+        return keras.KerasTensor(psi.shape, dtype="float32")
 
-    _CLASSES = {
-        "ScaleWeight": ScaleWeight,
-        "AmplitudeActivation": AmplitudeActivation,
-        "PhaseActivation": PhaseActivation,
-        "CombineComplex": CombineComplex,
-        "GroupReassembly": GroupReassembly,
-        "ProbeIllumination": ProbeIllumination,
-        "Diffraction": Diffraction,
-        "Square": Square,
-    }
-    return _CLASSES
+    def get_config(self):
+        return super().get_config()
+
+
+@_register
+class Square(keras.layers.Layer):
+    """x**2: scaled amplitude -> expected counts."""
+
+    def call(self, x):
+        return tf.square(x)

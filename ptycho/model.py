@@ -29,7 +29,7 @@ import numpy as np
 from . import atomic
 from .config import ModelConfig, TrainingConfig
 from .errors import ConfigError
-from .layers import canvas_padding, layer_classes
+from .canvas import canvas_padding
 from .tfload import keras as _keras
 from .validation import require_finite, require_positive
 
@@ -79,7 +79,8 @@ def build_model(model_config: ModelConfig, training_config: TrainingConfig | Non
     Returns (model, diffraction_to_obj).
     """
     keras = _keras()
-    L = layer_classes()
+    from . import layers as L  # imports TensorFlow: only when a model is built
+
     if not isinstance(model_config, ModelConfig):
         raise ConfigError("model_config", f"must be a ModelConfig, got {type(model_config).__name__}")
     if training_config is not None and training_config.model != model_config:
@@ -104,8 +105,8 @@ def build_model(model_config: ModelConfig, training_config: TrainingConfig | Non
 
     diffraction = keras.Input((N, N, C), name="diffraction", dtype="float32")
     coords = keras.Input((1, 2, C), name="coords_relative", dtype="float32")
-    x = L["ScaleWeight"](input_scale, mode="divide", scale_trainable=trainable_scale,
-                         name=INPUT_SCALER)(diffraction)
+    x = L.ScaleWeight(input_scale, mode="divide", scale_trainable=trainable_scale,
+                      name=INPUT_SCALER)(diffraction)
     for k, f in enumerate(encoder_filters(N, nfs)):
         x = conv(f, f"enc{k}_conv0")(x)
         x = conv(f, f"enc{k}_conv1")(x)
@@ -120,21 +121,21 @@ def build_model(model_config: ModelConfig, training_config: TrainingConfig | Non
             y = conv(f, f"{tag}_dec{k}_conv1")(y)
         return conv(C, f"{tag}_last", activation=None)(y)
 
-    amp = L["AmplitudeActivation"](model_config.amp_activation, model_config.amp_ceiling,
-                                   name="amp_activation")(decoder("amp"))
-    phase = L["PhaseActivation"](name="phase_activation")(decoder("phase"))
+    amp = L.AmplitudeActivation(model_config.amp_activation, model_config.amp_ceiling,
+                                name="amp_activation")(decoder("amp"))
+    phase = L.PhaseActivation(name="phase_activation")(decoder("phase"))
     amp = keras.layers.ZeroPadding2D(N // 4, name="amp_padded")(amp)
     phase = keras.layers.ZeroPadding2D(N // 4, name="phase_padded")(phase)
-    obj = L["CombineComplex"](name=OBJECT_LAYER)(amp, phase)
+    obj = L.CombineComplex(name=OBJECT_LAYER)(amp, phase)
 
-    patches = L["GroupReassembly"](pad=pad, support=N // 2, name=REASSEMBLY_LAYER)(obj, coords)
-    psi = L["ProbeIllumination"](N=N, use_mask=model_config.probe_mask,
-                                 probe_trainable=model_config.probe_trainable, probe=probe,
-                                 name=PROBE_LAYER)(patches)
-    amplitude = L["Diffraction"](name="diffraction_amplitude")(psi)
-    amplitude = L["ScaleWeight"](output_scale, mode="multiply", scale_trainable=trainable_scale,
-                                 name=OUTPUT_SCALER)(amplitude)
-    counts = L["Square"](name="counts")(amplitude)
+    patches = L.GroupReassembly(pad=pad, support=N // 2, name=REASSEMBLY_LAYER)(obj, coords)
+    psi = L.ProbeIllumination(N=N, use_mask=model_config.probe_mask,
+                              probe_trainable=model_config.probe_trainable, probe=probe,
+                              name=PROBE_LAYER)(patches)
+    amplitude = L.Diffraction(name="diffraction_amplitude")(psi)
+    amplitude = L.ScaleWeight(output_scale, mode="multiply", scale_trainable=trainable_scale,
+                              name=OUTPUT_SCALER)(amplitude)
+    counts = L.Square(name="counts")(amplitude)
     amplitude = keras.layers.Identity(name="amplitude")(amplitude)
 
     model = keras.Model([diffraction, coords], {"amplitude": amplitude, "counts": counts},
@@ -196,6 +197,7 @@ def save_model(model, path) -> None:
 def load_model(path):
     """Load a `.keras` training model; returns (model, diffraction_to_obj). Not compiled."""
     keras = _keras()
-    layer_classes()
+    from . import layers  # noqa: F401  (registers the custom layer classes)
+
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
     return model, diffraction_to_obj(model)

@@ -1,11 +1,17 @@
 """The Keras-3 PINN (DESIGN §7): architecture, physics head vs the numpy reference, per-group
 batching, trainable weights and the .keras round trip."""
+import json
+import subprocess
+import sys
+import zipfile
+
 import numpy as np
 import pytest
 
+from ptycho.canvas import support_window
 from ptycho.config import ModelConfig, TrainingConfig
 from ptycho.errors import ConfigError
-from ptycho.layers import canvas_padding, support_window, translate
+from ptycho.layers import translate
 from ptycho.model import (
     INPUT_SCALER,
     build_model,
@@ -197,14 +203,6 @@ def test_offsets_of_32_px_lose_no_content_at_n64(tol):
     assert np.abs(cut - ref).max() / ref.max() > 0.05
 
 
-def test_canvas_padding_covers_offset():
-    assert canvas_padding(0.0) == 1
-    assert canvas_padding(32.0) == 33
-    assert canvas_padding(31.2) == 33
-    with pytest.raises(ValueError):
-        canvas_padding(float("inf"))
-
-
 # ------------------------------------------------------------------ batching per group
 @pytest.fixture(scope="module")
 def gs2_model():
@@ -280,3 +278,43 @@ def test_save_load_round_trip_restores_scales_probe_and_outputs(tmp_path):
                                   model.predict([x, rel], verbose=0)["counts"])
     np.testing.assert_array_equal(loaded_d2o.predict(x, verbose=0), d2o.predict(x, verbose=0))
     assert {w.path for w in loaded.trainable_weights} == {w.path for w in model.trainable_weights}
+
+
+CUSTOM_LAYERS = ("ScaleWeight", "AmplitudeActivation", "PhaseActivation", "CombineComplex",
+                 "GroupReassembly", "ProbeIllumination", "Diffraction", "Square")
+
+
+def test_custom_layers_are_registered_under_their_saved_names():
+    from ptycho import layers
+    from ptycho.tfload import keras as load_keras
+
+    keras = load_keras()
+    for name in CUSTOM_LAYERS:
+        cls = getattr(layers, name)
+        assert keras.saving.get_registered_name(cls) == f"ptycho>{name}"
+        assert keras.saving.get_registered_object(f"ptycho>{name}") is cls
+
+
+def test_saved_archive_names_the_registered_layers(tmp_path):
+    _, model, _ = _build(N=16, gridsize=2, max_offset=2.0, probe_mask=True)
+    path = tmp_path / "pinn.keras"
+    save_model(model, path)
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    saved = {layer["class_name"]: layer.get("registered_name")
+             for layer in config["config"]["layers"] if layer.get("module") == "ptycho.layers"}
+    assert saved == {name: f"ptycho>{name}" for name in CUSTOM_LAYERS}
+
+
+def test_layers_still_exports_the_canvas_geometry():
+    from ptycho import canvas, layers
+
+    assert layers.canvas_padding is canvas.canvas_padding
+    assert layers.support_window is canvas.support_window
+
+
+def test_importing_model_and_train_does_not_import_tensorflow():
+    code = ("import sys, ptycho.model, ptycho.train, ptycho.inference; "
+            "print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
