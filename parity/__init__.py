@@ -1,9 +1,11 @@
 """parity: the legacy-vs-current verification harness for the ptycho pipeline.
 
-Profiles and scenarios are data (`parity.profiles`, `parity.scenarios`); the pipeline runs as
-named stages (`parity.stages`) that record JSON-safe telemetry (`parity.telemetry`); invariants
-(`parity.invariants`) turn a telemetry record into named verdicts; `parity.golden`,
-`parity.trace` and `parity.gap` compare records and images; `python -m parity` is the CLI.
-Nothing here imports TensorFlow at module level (see `ptycho.tfload`).
+Layered, leaves first: `errors`, `jsonsafe`, `tolerances` (the ledger), `records` (the record
+contract), `telemetry` (array statistics, recorder), `profiles`, `scenarios`, `faults` (data);
+`stages` (one function per pipeline stage), `model_cache`, `replay` (a spec resolved once and
+run), `invariants` (named checks); `golden` (format, comparison, update), `testing` (syrupy
+extension, pytest plugin), `attribution`, `images`, `trace`, `doctor`, `bench_report`,
+`report`; and `commands` (every `python -m parity` command; the only layer that reads the
+environment). Nothing here imports TensorFlow at module level (see `ptycho.tfload`).
 """
 __version__ = "0.1.0"

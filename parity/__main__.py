@@ -1,7 +1,7 @@
-"""`python -m parity ...`: see parity.cli."""
+"""`python -m parity ...`: see parity.commands."""
 import sys
 
-from parity.cli import main
+from parity.commands import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,4 +1,4 @@
-"""`python -m parity bench-report BENCH.json`: the ratio table of a pytest-benchmark run.
+"""The ratio table of a pytest-benchmark run (`python -m parity bench-report BENCH.json`).
 
 The benchmarks in `tests/bench/` (DESIGN §9) time a reference ("roofline") in the same run and
 store, in each benchmark's `extra_info`, a list of rows
@@ -20,17 +20,13 @@ This module is also the row schema used by the benchmarks (`goal`, `make_row`,
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import operator
 import pathlib
-import sys
 from typing import Any, Iterable
 
-from ptycho.errors import NamedProblemError
-
-EXIT_OK, EXIT_MISSED, EXIT_USAGE = 0, 1, 2
+from .errors import ParityError
 
 GOAL_OPS = {"<=": operator.le, ">=": operator.ge}
 GOAL_ON = ("ratio", "ours")
@@ -40,7 +36,7 @@ ROW_KEYS = ("metric", "unit", "ours", "roofline", "reference", "ratio", "goal", 
 REQUIRED_INFO = ("kind", "case", "impl", "device", "dtype", "shape", "threads", "versions", "rows")
 
 
-class BenchReportError(NamedProblemError, ValueError):
+class BenchReportError(ParityError):
     """Malformed benchmark JSON or row; `where` names the file, benchmark or key."""
 
     name_attr = "where"
@@ -265,51 +261,3 @@ def render_markdown(data: dict, rows: Iterable[dict] | None = None) -> str:
     out += ["", f"Goals met: {met}, missed: {missed}, rows without a goal: "
                 f"{sum(1 for r in rows if r['goal'] is None)}."]
     return "\n".join(out) + "\n"
-
-
-# ----------------------------------------------------------------------------- CLI
-def _cmd_bench_report(args) -> int:
-    try:
-        data = load_benchmarks(args.bench_json)
-        rows = collect_rows(data)
-    except BenchReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    if args.json:
-        print(json.dumps({"rows": rows}, indent=2, allow_nan=False))
-    else:
-        sys.stdout.write(render_markdown(data, rows))
-    if args.strict and any(r["met"] is False for r in rows):
-        return EXIT_MISSED
-    return EXIT_OK
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add `bench-report BENCH.json [--json] [--strict]`; sets `func(args) -> exit code`."""
-    p = subparsers.add_parser(
-        "bench-report", help="ratio table (ours vs roofline, goals) of a pytest-benchmark JSON",
-        description="Print the ratio table of a `pytest -m bench --benchmark-json=BENCH.json` "
-                    "run as Markdown: metric, ours, roofline (measured in the same run), ratio, "
-                    "goal, met?. Exit 0; with --strict 1 when a goal is missed; 2 on bad input.")
-    p.add_argument("bench_json", type=pathlib.Path, metavar="BENCH.json",
-                   help="pytest-benchmark JSON (--benchmark-json, or a file under .benchmarks/)")
-    p.add_argument("--json", action="store_true", help="print the rows as JSON instead of Markdown")
-    p.add_argument("--strict", action="store_true", help="exit 1 when any goal is missed")
-    p.set_defaults(func=_cmd_bench_report)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry: `python -m parity.bench_report BENCH.json [...]`."""
-    parser = argparse.ArgumentParser(prog="python -m parity.bench_report")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register_cli(sub)
-    try:
-        args = parser.parse_args(["bench-report", *(sys.argv[1:] if argv is None else argv)])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

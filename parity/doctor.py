@@ -1,4 +1,4 @@
-"""Dataset doctor: `python -m parity inspect FILE.npz [--nphotons X] [--gridsize 2]`.
+"""Dataset doctor (`python -m parity inspect FILE.npz [--nphotons X] [--gridsize 2]`).
 
 For a user's own dataset (experimental ones included; no ground truth needed): validate the NPZ
 data contract (DESIGN §6) with a clear error naming the key, and print the scale diagnostics:
@@ -14,14 +14,14 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import pathlib
-import sys
 from typing import Any
 
 import numpy as np
 
+from ptycho import atomic
+from ptycho.canvas import canvas_padding
 from ptycho.errors import DataContractError
 
-from . import jsonsafe
 
 #: patterns scanned per step when counting NaN/negative/zero patterns
 _PATTERN_CHUNK = 512
@@ -91,7 +91,6 @@ def canvas_diagnostics(raw, gridsize: int) -> dict[str, Any]:
     """Largest |coords_relative| and the canvas N + 2*pad a grouping with `gridsize` needs,
     for the current (K=4) and legacy (K=7) strategies (seed 1, at most 512 groups)."""
     from ptycho.grouping import group
-    from ptycho.layers import canvas_padding
 
     out: dict[str, Any] = {"gridsize": gridsize}
     C = gridsize * gridsize
@@ -125,7 +124,8 @@ def _pngs(raw, out_dir: pathlib.Path) -> dict[str, str]:
     fig.colorbar(im, ax=ax, label="log10 mean amplitude")
     ax.set_title(f"mean diffraction amplitude ({raw.M} patterns)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(paths["mean_pattern"], dpi=110)
+    with atomic.replacing(paths["mean_pattern"], suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(4.5, 4))
     ax.scatter(raw.xcoords, raw.ycoords, s=4)
@@ -135,7 +135,8 @@ def _pngs(raw, out_dir: pathlib.Path) -> dict[str, str]:
     ax.set_ylabel("y (row, px)")
     ax.set_title("scan positions", fontsize=9)
     fig.tight_layout()
-    fig.savefig(paths["scan"], dpi=110)
+    with atomic.replacing(paths["scan"], suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
     return {k: str(v) for k, v in paths.items()}
 
@@ -218,18 +219,3 @@ def format_report(report: dict[str, Any]) -> str:
                          f"{v['canvas']} px")
     lines += ["", "PNGs: " + ", ".join(report["pngs"].values())]
     return "\n".join(lines) + "\n"
-
-
-def inspect_file(path, *, nphotons=None, gridsize: int = 2, out_dir=None,
-                 as_json: bool = False) -> int:
-    """CLI body: print the diagnostics; 0 when the contract holds, 2 when it does not."""
-    report = inspect_dataset(path, nphotons=nphotons, gridsize=gridsize, out_dir=out_dir)
-    if as_json:
-        print(jsonsafe.dumps(report), end="")
-    else:
-        print(format_report(report), end="")
-    if not report["contract"]["ok"]:
-        c = report["contract"]
-        print(f"error: data contract violated at key '{c['key']}': {c['problem']}", file=sys.stderr)
-        return 2
-    return 0

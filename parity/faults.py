@@ -1,13 +1,15 @@
 """Fault injection: a TEST HOOK that makes the stages reproduce known real-world bugs.
 
-Set the environment variable PARITY_FAULT to one fault name (or several, comma-separated)
-and the stages in parity.stages consult `active(name)` at the point where the bug lived.
-Every fault must make `python -m parity check` exit 1, failing at the stage listed here
-(tests/parity/test_invariants.py and test_cli.py run each one). Never set it in production.
+A replay spec carries the active faults (`parity.replay.ReplaySpec.faults`); the stages consult
+them at the point where the bug lived. On the command line, the environment variable
+PARITY_FAULT (one fault name, or several comma-separated) sets them: the command layer reads it
+and calls `parse_faults`. Every fault must make `python -m parity check` exit 1, failing at the
+stage listed here (tests/parity/test_invariants.py and test_cli.py run each one). Never set it
+in production.
 """
 from __future__ import annotations
 
-import os
+from collections.abc import Iterable
 
 from ptycho.errors import ConfigError
 
@@ -28,20 +30,20 @@ FAULTS: dict[str, tuple[str, str]] = {
 }
 
 
-def active_faults() -> tuple[str, ...]:
-    """The fault names in PARITY_FAULT (empty when unset); unknown names raise ConfigError."""
-    raw = os.environ.get(ENV, "").strip()
-    if not raw:
-        return ()
-    names = tuple(n.strip() for n in raw.split(",") if n.strip())
+def parse_faults(text: str | None) -> tuple[str, ...]:
+    """Fault names of a comma-separated list (PARITY_FAULT's format); empty for None or ''.
+    Unknown names raise ConfigError naming PARITY_FAULT."""
+    names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
     for name in names:
         if name not in FAULTS:
             raise ConfigError(ENV, f"unknown fault {name!r} (known: {sorted(FAULTS)})")
     return names
 
 
-def active(name: str) -> bool:
-    """True when fault `name` is injected through PARITY_FAULT."""
-    if name not in FAULTS:
-        raise ConfigError("fault", f"unknown fault {name!r} (known: {sorted(FAULTS)})")
-    return name in active_faults()
+def validate_faults(names: Iterable[str]) -> tuple[str, ...]:
+    """`names` as a tuple, each a known fault; unknown names raise ConfigError naming 'faults'."""
+    names = tuple(names)
+    for name in names:
+        if name not in FAULTS:
+            raise ConfigError("faults", f"unknown fault {name!r} (known: {sorted(FAULTS)})")
+    return names

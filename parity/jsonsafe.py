@@ -11,18 +11,19 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 from typing import Any
 
 import numpy as np
 
-from ptycho.errors import NamedProblemError
+from ptycho import atomic
+
+from .errors import ParityError
 
 FLOAT_TAG = "__float__"
 _ENCODED = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
-class JsonSafeError(NamedProblemError, ValueError):
+class JsonSafeError(ParityError):
     """A value cannot be made JSON-safe, or a file cannot be read as JSON.
 
     `where` names the offending key path (e.g. ``values.scale.g``) or file.
@@ -122,24 +123,6 @@ def read_json(path: str | os.PathLike) -> Any:
     return loads(text, where=str(path))
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> pathlib.Path:
-    """Write `text` (UTF-8) to `path` atomically: temp file in the same folder, fsync, replace."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 2) -> pathlib.Path:
     """Encode `obj` and write it to `path` atomically (indent 2, key order kept)."""
-    return write_text_atomic(path, dumps(obj, indent=indent))
+    return atomic.write_text(path, dumps(obj, indent=indent))

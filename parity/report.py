@@ -1,7 +1,8 @@
 """Markdown, JSON and PNG reports of a `python -m parity check` run.
 
 `ReplayResult` is one scenario x profile outcome (invariant checks, golden comparison, error);
-`summary_markdown` is the table printed by `check` (and appended to $GITHUB_STEP_SUMMARY);
+`summary_markdown` is the table printed by `check` (the command layer also appends it to
+the GitHub step summary);
 `write_report` writes report.md, report.json and PNGs into the output directory.
 """
 from __future__ import annotations
@@ -11,6 +12,8 @@ import os
 import pathlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
+
+from ptycho import atomic
 
 from . import jsonsafe
 from .invariants import FAIL, PASS, WARN, Check, first_failure
@@ -137,7 +140,8 @@ def _heatmap_png(results: Sequence[ReplayResult], path: pathlib.Path) -> None:
     ax.set_xticks(range(len(names)), names, rotation=70, ha="right", fontsize=7)
     ax.set_yticks(range(len(results)), [f"{r.scenario}/{r.profile}" for r in results], fontsize=7)
     ax.set_title("invariants: green pass, amber warn, red fail", fontsize=9)
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -163,7 +167,8 @@ def _scales_png(results: Sequence[ReplayResult], path: pathlib.Path) -> None:
     axes[1].legend(fontsize=7)
     for ax in axes:
         ax.set_xticks(range(len(rows)), labels, rotation=70, ha="right", fontsize=7)
-    fig.savefig(path, dpi=110)
+    with atomic.replacing(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -184,7 +189,7 @@ def write_report(out_dir: str | os.PathLike, results: Sequence[ReplayResult], *,
           "", "## Summary", "", summary_markdown(results, wall_s=wall_s),
           "![invariants](invariants.png)", "", "![scales](scales.png)", "", "## Checks", ""]
     md.extend(checks_markdown(r) for r in results)
-    paths["markdown"] = jsonsafe.write_text_atomic(out / "report.md", "\n".join(md))
+    paths["markdown"] = atomic.write_text(out / "report.md", "\n".join(md))
     doc = {"schema": REPORT_SCHEMA, "meta": dict(meta), "wall_s": wall_s,
            "ok": n_fail == 0, "replays": [r.to_dict() for r in results]}
     paths["json"] = jsonsafe.write_json(out / "report.json", doc)
@@ -195,13 +200,3 @@ def default_out_dir(root: str | os.PathLike = "reports") -> pathlib.Path:
     """reports/<UTC stamp>/ (YYYYmmddTHHMMSSZ)."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return pathlib.Path(root) / stamp
-
-
-def append_step_summary(markdown: str) -> bool:
-    """Append `markdown` to $GITHUB_STEP_SUMMARY when that variable is set; True if written."""
-    target = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
-        return False
-    with open(target, "a", encoding="utf-8") as fh:
-        fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
-    return True

@@ -2,105 +2,66 @@
 
 Stage order: object, probe, scan, simulate, group, normalize, scale, container,
 network_input, labels, forward; with training also train, infer, stitch, evaluate. Every
-runner (replay, check, goldens, tests, benchmarks) goes through `run_stages`; there is no
-second implementation of a stage.
+runner (replay, check, goldens, tests, benchmarks) goes through `parity.replay.run_stages`;
+there is no second implementation of a stage.
 
 Profile-independent quantities come first: E, g, s, s_cf, the raw container and the network
 input (g*X_raw in both profiles, DESIGN §4). The profile's data feed and chosen scale enter at
 `labels` (amplitude labels X_norm vs X_raw: ratio g; count labels equal) and `forward`
 (activation, output scaler). Grouping is its own axis (`ReplaySpec.grouping`).
 
-`run_replay` runs the dataclass path and the legacy-dict path (ptycho.legacy bridge) and
-evaluates the invariants. Fault injection for tests: parity.faults (PARITY_FAULT).
+A stage reads what it needs from `StageState`: the replay spec (with its injected test faults,
+see `parity.faults`), the resolved scenario, profile, config and tier sizes, the model cache,
+and the artifacts of earlier stages.
 """
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
+from ptycho.canvas import canvas_padding, support_mean
 from ptycho.config import InferenceConfig, TrainingConfig
-from ptycho.errors import StaleConfigError
+from ptycho.scaling import apply_gain, sum_float64
 
-from . import faults
-from .invariants import Check, check_legacy_fresh, check_legacy_path, evaluate, sort_checks
-from .profiles import Profile, apply_settings, get_profile
-from .scenarios import Scenario, TierSize, get_scenario, resolve_config, tier_size
-from .telemetry import CORE_STAGES, STAGES, TRAIN_STAGES, Recorder, array_stats, prefixed
+from .model_cache import ModelCache
+from .profiles import Profile
+from .records import STAGES
+from .scenarios import Scenario, TierSize
+from .telemetry import Recorder, array_stats, prefixed
 
-#: amplitude ceiling used by the `low_ceiling` fault (below every scenario's target)
-LOW_CEILING = 0.1
 #: groups per model call in the forward stage
 FORWARD_BATCH = 64
 
 
-@dataclass(frozen=True)
-class ReplaySpec:
-    """What to replay. grouping: 'profile' | 'current' | 'legacy' (see parity.cli help)."""
-
-    scenario: str
-    profile: str
-    tier: str = "tiny"
-    seed: int = 1
-    grouping: str = "profile"
-    train: bool = False
-
-
 @dataclass
 class StageState:
-    """Everything the stages share: the spec, resolved config, artifacts and the recorder."""
+    """Everything the stages share: the spec (`parity.replay.ReplaySpec`: scenario, profile,
+    tier, seed, grouping, train, faults), the resolved scenario, profile, config and sizes, the
+    recorder, the model cache and the artifacts of earlier stages."""
 
-    spec: ReplaySpec
+    spec: Any
     scenario: Scenario
     profile: Profile
     config: TrainingConfig
     sizes: TierSize
     recorder: Recorder
+    models: ModelCache
     art: dict[str, Any] = field(default_factory=dict)
 
     @property
     def N(self) -> int:
         return self.config.model.N
 
+    def fault(self, name: str) -> bool:
+        """True when test fault `name` (parity.faults) is injected into this replay."""
+        return name in self.spec.faults
+
 
 # ============================================================================ helpers
-def _subset(raw, idx: np.ndarray):
-    """RawData holding patterns `idx` of `raw` (same probe, object and metadata)."""
-    from ptycho.raw_data import RawData
-
-    return RawData.from_arrays(raw.xcoords[idx], raw.ycoords[idx], raw.diff3d[idx],
-                               raw.probeGuess, objectGuess=raw.objectGuess,
-                               metadata=dict(raw.metadata))
-
-
-def _support_mean(patches_abs: np.ndarray, N: int) -> float:
-    """Mean of (B, N, N, C) values over the central N/2 x N/2 square of each patch (float64)."""
-    q = N // 4
-    return float(np.mean(patches_abs[:, q:N - q, q:N - q, :], dtype=np.float64))
-
-
-def _sum_float64(x: np.ndarray) -> float:
-    """Sum of an array in float64, chunked over the leading axis."""
-    total = 0.0
-    step = max(1, (1 << 20) // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
-    for start in range(0, x.shape[0], step):
-        total += float(np.sum(x[start:start + step], dtype=np.float64))
-    return total
-
-
-def _gain_float32(X: np.ndarray, gain: float) -> np.ndarray:
-    """float32 gain*X, each product in float64 rounded once, chunked over the leading axis."""
-    out = np.empty(X.shape, dtype=np.float32)
-    step = max(1, (1 << 20) // max(1, int(np.prod(X.shape[1:], dtype=np.int64))))
-    for start in range(0, X.shape[0], step):
-        out[start:start + step] = X[start:start + step].astype(np.float64) * gain
-    return out
-
-
 def _ceiling_or_none(config: TrainingConfig) -> float | None:
     """Activation ceiling of the model config; None when unbounded (JSON has no inf)."""
     c = config.model.activation_ceiling
@@ -188,18 +149,17 @@ def stage_simulate(st: StageState) -> dict[str, Any]:
 def stage_group(st: StageState) -> dict[str, Any]:
     """Neighbour groups (ptycho.grouping.group) and the canvas they need."""
     from ptycho.grouping import group
-    from ptycho.layers import canvas_padding
 
     raw = st.art["raw"]
     if st.art["split"] is not None:
-        raw = _subset(raw, st.art["split"][0])
+        raw = raw.subset(st.art["split"][0])
     cfg = st.config
     grouped = group(raw, gridsize=cfg.model.gridsize, n_groups=cfg.n_groups,
                     neighbor_count=cfg.neighbor_count, strategy=cfg.grouping_strategy,
                     seed=cfg.seed)
     st.art["grouped"] = grouped
     max_abs = grouped.max_offset
-    planned = 0.0 if faults.active("small_canvas") else max_abs
+    planned = 0.0 if st.fault("small_canvas") else max_abs
     st.art["planned_max_offset"] = planned
     rel = np.asarray(grouped.coords_relative)
     out = {"strategy": grouped.strategy, "neighbor_count": grouped.neighbor_count,
@@ -223,7 +183,7 @@ def stage_normalize(st: StageState) -> dict[str, Any]:
     X = st.art["grouped"].diffraction
     E = mean_pattern_energy(X)
     g = normalization_gain(X, st.N)
-    X_norm = _gain_float32(X, g)
+    X_norm = apply_gain(X, g)
     st.art["E"], st.art["g"], st.art["X_norm"] = E, g, X_norm
     return {"E": E, "g": g, "target_energy": (st.N / 2) ** 2,
             "energy_norm": mean_pattern_energy(X_norm)}
@@ -238,11 +198,11 @@ def stage_scale(st: StageState) -> dict[str, Any]:
     from ptycho.scaling import ScaleResult, plan_scales
 
     cfg = st.config
-    if faults.active("scale_on_normalized"):
+    if st.fault("scale_on_normalized"):
         plan = plan_scales(st.art["X_norm"], cfg)
     else:
         plan = plan_scales(st.art["grouped"].diffraction, cfg)
-    if faults.active("closed_form_scale"):
+    if st.fault("closed_form_scale"):
         fake = ScaleResult(plan.closed_form, "dataset", plan.dataset.reason, plan.dataset.energy)
         chosen = fake.value if cfg.scale_source == "dataset" else plan.closed_form
         plan = dataclasses.replace(plan, dataset=fake, external_scale=chosen,
@@ -310,10 +270,10 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     fed, labels = st.art["fed"], st.art["labels"]
     label_scale = plan.external_scale
     counts = labels["counts"]
-    if faults.active("label_scale_mismatch"):
+    if st.fault("label_scale_mismatch"):
         label_scale = (plan.dataset.value if math.isclose(plan.external_scale, plan.closed_form)
                        else plan.closed_form)
-        amp = _gain_float32(fed._X_np, label_scale)
+        amp = apply_gain(fed._X_np, label_scale)
         counts = np.square(amp)
         st.art["labels"] = {"amplitude": amp, "counts": counts}
     out = {}
@@ -321,7 +281,7 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     cstats = array_stats(counts)
     out.update(prefixed("counts", cstats))
     n_patterns = counts.shape[0] * counts.shape[3]
-    out["mean_counts_per_pattern"] = _sum_float64(counts) / n_patterns
+    out["mean_counts_per_pattern"] = sum_float64(counts) / n_patterns
     out["feed_gain"] = plan.feed_gain
     out["scale"] = label_scale
     out["input_scale"] = plan.input_scaler
@@ -336,7 +296,7 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     ceiling = _ceiling_or_none(cfg)
     if truth is not None:
         out["implied_amplitude_max"] = ratio * float(np.max(truth))
-        out["implied_amplitude_mean"] = ratio * _support_mean(truth, st.N)
+        out["implied_amplitude_mean"] = ratio * support_mean(truth, st.N)
         out["fraction_above_ceiling"] = (0.0 if ceiling is None else
                                          float(np.mean(ratio * truth > ceiling)))
         q = st.N // 4
@@ -351,51 +311,6 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     out["data_feed"] = plan.data_feed
     out["scale_source"] = plan.scale_source
     return out
-
-
-# ---------------------------------------------------------------------------- the model
-_MODEL_CACHE: dict[tuple, tuple[Any, Any, Any]] = {}
-
-
-def clear_model_cache() -> None:
-    """Forget the models built by `model_for` (tests that rebuild from scratch use it)."""
-    _MODEL_CACHE.clear()
-
-
-def model_for(config: TrainingConfig, probe: np.ndarray, plan, max_offset: float):
-    """(model, diffraction_to_obj, diagnostics) for this config, seeded.
-
-    model/diffraction_to_obj come from ptycho.model.build_model; `diagnostics` is a view of
-    the same layers with both the object patches and the counts as outputs (one pass).
-    Models are cached per (ModelConfig, seed, canvas padding) within a process: the weights
-    that differ between replays (probe, the two scale weights) are assigned the values
-    build_model would initialize them to, so a cached model equals a fresh build bit for bit.
-    """
-    from ptycho.layers import canvas_padding
-    from ptycho.model import (INPUT_SCALER, OBJECT_LAYER, OUTPUT_SCALER, PROBE_LAYER,
-                              build_model)
-    from ptycho.tfload import keras, seed_everything, tf
-
-    tf().config.experimental.enable_op_determinism()
-    key = (config.model, int(config.seed), canvas_padding(max_offset))
-    P = np.asarray(probe).astype(np.complex64)
-    if key not in _MODEL_CACHE:
-        seed_everything(config.seed)
-        model, d2o = build_model(config.model, config, probe=P, input_scale=plan.input_scaler,
-                                 output_scale=plan.output_scaler, max_offset=max_offset,
-                                 seed=config.seed)
-        diag = keras().Model(model.inputs, {"object": model.get_layer(OBJECT_LAYER).output,
-                                            "counts": model.get_layer("counts").output},
-                             name="forward_diagnostics")
-        _MODEL_CACHE[key] = (model, d2o, diag)
-        return _MODEL_CACHE[key]
-    model, d2o, diag = _MODEL_CACHE[key]
-    model.get_layer(INPUT_SCALER).log_scale.assign(np.float32(math.log(plan.input_scaler)))
-    model.get_layer(OUTPUT_SCALER).log_scale.assign(np.float32(math.log(plan.output_scaler)))
-    layer = model.get_layer(PROBE_LAYER)
-    layer.probe_real.assign(np.real(P).astype(np.float32))
-    layer.probe_imag.assign(np.imag(P).astype(np.float32))
-    return model, d2o, diag
 
 
 def _trainable_tags(model) -> list[str]:
@@ -430,7 +345,7 @@ def stage_forward(st: StageState) -> dict[str, Any]:
     from ptycho.model import REASSEMBLY_LAYER, count_parameters, model_scales
 
     plan, cfg, N = st.art["plan"], st.config, st.N
-    model, d2o, diag = model_for(cfg, st.art["probe"], plan, st.art["planned_max_offset"])
+    model, d2o, diag = st.models.get(cfg, st.art["probe"], plan, st.art["planned_max_offset"])
     st.art["model"], st.art["d2o"] = model, d2o
     inputs = st.art["inputs"]
     B = inputs["diffraction"].shape[0]
@@ -444,7 +359,7 @@ def stage_forward(st: StageState) -> dict[str, Any]:
     s_in, s_out = model_scales(model)
     amp = np.abs(patches)
     input_mean = float(np.mean(st.art["network_input"], dtype=np.float64))
-    output_mean = _support_mean(amp, N)
+    output_mean = support_mean(amp, N)
     truth = st.art["container"]._Y_I_np
     out = {"input_scale_weight": s_in, "output_scale_weight": s_out,
            "external_input_scale": plan.input_scaler,
@@ -456,7 +371,7 @@ def stage_forward(st: StageState) -> dict[str, Any]:
            "input_mean": input_mean, "output_mean": output_mean,
            "amplification_ratio": output_mean / input_mean if input_mean else math.nan}
     if truth is not None:
-        truth_mean = _support_mean(truth, N)
+        truth_mean = support_mean(truth, N)
         out["truth_mean"] = truth_mean
         out["output_truth_ratio"] = output_mean / truth_mean if truth_mean else math.nan
     out.update(prefixed("object_amplitude", array_stats(amp)))
@@ -499,7 +414,7 @@ def _infer_container(st: StageState):
     if st.art["split"] is None:
         return st.art["fed"], st.art["grouped"]
     cfg = st.config
-    raw_test = _subset(st.art["raw"], st.art["split"][1])
+    raw_test = st.art["raw"].subset(st.art["split"][1])
     grouped = group(raw_test, gridsize=cfg.model.gridsize, n_groups=cfg.n_groups,
                     neighbor_count=cfg.neighbor_count, strategy=cfg.grouping_strategy,
                     seed=cfg.seed)
@@ -519,9 +434,9 @@ def stage_infer(st: StageState) -> dict[str, Any]:
     amp = np.abs(patches)
     out = {"n_groups": int(patches.shape[0])}
     out.update(prefixed("amplitude", array_stats(amp)))
-    out["amplitude_mean"] = _support_mean(amp, N)
+    out["amplitude_mean"] = support_mean(amp, N)
     if grouped.Y is not None:
-        truth_mean = _support_mean(np.abs(grouped.Y), N)
+        truth_mean = support_mean(np.abs(grouped.Y), N)
         out["truth_mean"] = truth_mean
         out["amplitude_ratio"] = out["amplitude_mean"] / truth_mean if truth_mean else math.nan
     out["predicted_amplitude_ratio"] = st.art["plan"].amplitude_ratio
@@ -601,177 +516,5 @@ STAGE_FUNCTIONS: dict[str, Callable[[StageState], dict[str, Any]]] = {
 assert tuple(STAGE_FUNCTIONS) == STAGES
 
 
-# ============================================================================ runners
-class StageError(RuntimeError):
-    """A stage raised; `stage` names it, `cause` is the original exception."""
-
-    def __init__(self, stage: str, cause: BaseException):
-        self.stage = stage
-        self.cause = cause
-        super().__init__(f"stage {stage}: {type(cause).__name__}: {cause}")
-
-
-def replay_config(spec: ReplaySpec) -> TrainingConfig:
-    """The dataclass-path config of a replay (plus the 'low_ceiling' fault, when injected)."""
-    config = resolve_config(spec.scenario, spec.profile, spec.tier, grouping=spec.grouping,
-                            seed=spec.seed)
-    if faults.active("low_ceiling"):
-        config = apply_settings(config, {"model.amp_activation": "scaled_sigmoid",
-                                         "model.amp_ceiling": LOW_CEILING})
-    return config
-
-
-def _meta(spec: ReplaySpec, config: TrainingConfig, path: str) -> dict[str, Any]:
-    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
-    return {"scenario": spec.scenario, "profile": spec.profile, "tier": spec.tier,
-            "seed": spec.seed, "grouping": spec.grouping, "train": spec.train, "path": path,
-            "config_digest": digest, "faults": list(faults.active_faults())}
-
-
-def run_stages(spec: ReplaySpec, config: TrainingConfig, *, path: str = "dataclass",
-               progress: bool = False, stages: Iterable[str] | None = None) -> Recorder:
-    """Run the stages of `spec` with `config`; return the Recorder.
-
-    stages: default CORE_STAGES (+ TRAIN_STAGES with spec.train). Raises StageError naming the
-    stage that failed; the partial telemetry is on `error.recorder`.
-    """
-    scenario = get_scenario(spec.scenario)
-    profile = get_profile(spec.profile)
-    names = list(stages) if stages is not None else list(CORE_STAGES) + (
-        list(TRAIN_STAGES) if spec.train else [])
-    rec = Recorder(_meta(spec, config, path))
-    st = StageState(spec, scenario, profile, config, tier_size(spec.tier, scenario.gridsize), rec)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(names), desc=f"{spec.scenario}/{spec.profile} [{path}]",
-                   unit="stage", leave=False, disable=None)  # None: off when not a TTY
-    try:
-        for name in names:
-            if bar is not None:
-                bar.set_postfix_str(name)
-            try:
-                values = STAGE_FUNCTIONS[name](st)
-            except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
-                err = StageError(name, exc)
-                err.recorder = rec
-                raise err from exc
-            rec.record(name, values)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return rec
-
-
-@dataclass
-class ReplayOutcome:
-    """A replay's record (dataclass path), checks, and error (None when it ran through)."""
-
-    spec: ReplaySpec
-    record: dict[str, Any] | None
-    checks: list[Check]
-    error: str | None = None
-    legacy_record: dict[str, Any] | None = None
-
-    def scalars(self) -> dict[str, Any]:
-        """Headline scalars for reports: g, s/s_cf, implied amplitude and ceiling."""
-        v = (self.record or {}).get("values", {})
-        out = {}
-        for name, key in (("g", "normalize.g"), ("s_over_s_cf", "scale.s_over_s_cf"),
-                          ("implied_amplitude_max", "labels.implied_amplitude_max")):
-            if isinstance(v.get(key), (int, float)):
-                out[name] = v[key]
-        if "labels.activation" in v:
-            c = v.get("labels.activation_ceiling")
-            out["activation_ceiling"] = math.inf if c is None else c
-        return out
-
-
-def legacy_path_config(config: TrainingConfig) -> TrainingConfig:
-    """The legacy-dict path: write `config` into ptycho.legacy.cfg, check freshness, read back.
-
-    Raises StaleConfigError naming every stale key ('stale_key' fault: a legacy module
-    overwrites cfg['probe_scale'] after the bridge ran). The global dict is restored
-    afterwards, so a replay leaves no state behind.
-    """
-    from ptycho import legacy
-
-    saved = dict(legacy.cfg)
-    try:
-        legacy.update_legacy_dict(legacy.cfg, config)
-        if faults.active("stale_key"):
-            legacy.cfg["probe_scale"] = float(legacy.cfg["probe_scale"]) * 2.0
-        legacy.require_fresh(legacy.cfg, config)
-        return legacy.config_from_legacy(legacy.cfg)
-    finally:
-        legacy.cfg.clear()
-        legacy.cfg.update(saved)
-
-
-def run_replay(spec: ReplaySpec, *, legacy_path: bool = True, progress: bool = False) -> ReplayOutcome:
-    """Replay `spec` on the dataclass path and (by default) the legacy-dict path; evaluate the
-    invariants, the path equality and the legacy-dict freshness. Never raises for a stage
-    failure or a stale key: they become `error` and failing checks. Config errors (unknown
-    scenario/profile/tier) do raise (ConfigError).
-    """
-    config = replay_config(spec)
-    profile = get_profile(spec.profile)
-    checks: list[Check] = []
-    errors: list[str] = []
-    legacy_config = None
-    if legacy_path:
-        try:
-            legacy_config = legacy_path_config(config)
-            checks.append(check_legacy_fresh(None))
-        except StaleConfigError as exc:
-            checks.append(check_legacy_fresh(exc))
-            errors.append(f"config: {exc}")
-    record = None
-    try:
-        record = run_stages(spec, config, progress=progress).to_dict()
-    except StageError as exc:
-        record = exc.recorder.to_dict()
-        errors.append(str(exc))
-    checks.extend(evaluate(record, profile))
-    legacy_record = None
-    if legacy_config is not None:
-        try:
-            legacy_record = run_stages(spec, legacy_config, path="legacy_dict",
-                                       progress=progress).to_dict()
-        except StageError as exc:
-            legacy_record = exc.recorder.to_dict()
-        checks.append(check_legacy_path(record["values"], legacy_record["values"]))
-    elif legacy_path:
-        checks.append(check_legacy_path(None, None))
-    return ReplayOutcome(spec, record, sort_checks(checks), "; ".join(errors) or None,
-                         legacy_record)
-
-
-def replay_all(*, tier: str = "tiny", scenarios=None, profiles=None, seed: int = 1,
-               legacy_path: bool = False, progress: bool = False) -> list[dict[str, Any]]:
-    """Telemetry records (dataclass path) of scenarios x profiles, for goldens.
-
-    Raises StageError when a replay cannot run through (a golden is never written from a
-    broken pipeline).
-    """
-    from .scenarios import all_replays
-
-    out = []
-    for scenario, profile in all_replays(scenarios, profiles):
-        spec = ReplaySpec(scenario=scenario, profile=profile, tier=tier, seed=seed)
-        if legacy_path:
-            outcome = run_replay(spec, progress=progress)
-            if outcome.error:
-                raise RuntimeError(f"{scenario}/{profile}: {outcome.error}")
-            out.append(outcome.record)
-        else:
-            out.append(run_stages(spec, replay_config(spec), progress=progress).to_dict())
-    return out
-
-
-__all__ = ["ReplaySpec", "ReplayOutcome", "StageState", "StageError", "STAGE_FUNCTIONS",
-           "run_stages", "run_replay", "replay_all", "replay_config", "legacy_path_config",
-           "model_for", "clear_model_cache"]
+if tuple(STAGE_FUNCTIONS) != STAGES:  # the table must list every stage, in order
+    raise ImportError(f"STAGE_FUNCTIONS {tuple(STAGE_FUNCTIONS)} != STAGES {STAGES}")

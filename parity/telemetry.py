@@ -1,9 +1,6 @@
 """JSON-safe stage telemetry: array statistics (streamed, float64) and the ordered record.
 
-Record contract (shared with parity.golden / parity.trace):
-    {"schema": "parity-telemetry/1",
-     "meta": {"scenario": str, "profile": str, "tier": str, "seed": int, ...},
-     "values": {"<stage>.<key>": JSON value, ...}}   # stage order, then key order
+The record contract (schema, stages, validation) is `parity.records`; `Recorder` builds one.
 
 `array_stats` makes one fused pass over L2-sized chunks of the flattened array (min/max on the
 source dtype, float64 sum and sum of squares by row dot products in a reused float64 buffer;
@@ -23,15 +20,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from ptycho import reducers
-from ptycho.errors import NamedProblemError
 
-SCHEMA = "parity-telemetry/1"
-
-#: pipeline stages in DESIGN §8 order; the last four run only with --train
-CORE_STAGES = ("object", "probe", "scan", "simulate", "group", "normalize", "scale",
-               "container", "network_input", "labels", "forward")
-TRAIN_STAGES = ("train", "infer", "stitch", "evaluate")
-STAGES = CORE_STAGES + TRAIN_STAGES
+from .records import STAGES, TELEMETRY_SCHEMA, RecordError
 
 #: values reduced per chunk: a float64 working set that stays in L2 (ptycho.reducers', 512 KiB)
 CHUNK_ELEMENTS = reducers.CHUNK_ELEMENTS
@@ -41,12 +31,6 @@ CANCEL_RATIO = 2.0 ** 10
 
 STAT_KEYS = ("shape", "dtype", "min", "max", "mean", "std", "sum_sq", "mean_sum_xy_sq",
              "nan", "inf")
-
-
-class TelemetryError(NamedProblemError, ValueError):
-    """A telemetry record is malformed; `where` names the stage or key."""
-
-    name_attr = "where"
 
 
 def _row_dots(a: np.ndarray, b: np.ndarray, row: int, out: np.ndarray) -> None:
@@ -251,72 +235,26 @@ class Recorder:
     """Collects one replay's telemetry in stage order.
 
     `record(stage, values)` appends `{stage}.{key}` entries; stages must come in STAGES order
-    and each at most once (a stage recorded twice or out of order raises TelemetryError).
+    and each at most once (a stage recorded twice or out of order raises RecordError).
     """
 
     def __init__(self, meta: Mapping[str, Any]):
         missing = [k for k in ("scenario", "profile", "tier", "seed") if k not in meta]
         if missing:
-            raise TelemetryError("meta", f"missing keys {missing}")
+            raise RecordError("meta", f"missing keys {missing}")
         self.meta = dict(meta)
         self.values: dict[str, Any] = {}
         self.stages: list[str] = []
 
     def record(self, stage: str, values: Mapping[str, Any]) -> None:
         if stage not in STAGES:
-            raise TelemetryError(stage, f"unknown stage (known: {list(STAGES)})")
+            raise RecordError(stage, f"unknown stage (known: {list(STAGES)})")
         if self.stages and STAGES.index(stage) <= STAGES.index(self.stages[-1]):
-            raise TelemetryError(stage, f"recorded after {self.stages[-1]!r} (order: {list(STAGES)})")
+            raise RecordError(stage, f"recorded after {self.stages[-1]!r} (order: {list(STAGES)})")
         self.stages.append(stage)
         for key, value in values.items():
             self.values[f"{stage}.{key}"] = json_scalar(value)
 
     def to_dict(self) -> dict[str, Any]:
         """The telemetry record (schema, meta, values); a fresh dict."""
-        return {"schema": SCHEMA, "meta": dict(self.meta), "values": dict(self.values)}
-
-
-def stage_of(key: str) -> str:
-    """The stage a value key belongs to ('scale.g' -> 'scale')."""
-    return key.split(".", 1)[0]
-
-
-def stage_values(record: Mapping[str, Any], stage: str) -> dict[str, Any]:
-    """{key without the stage prefix: value} of one stage of a record."""
-    prefix = stage + "."
-    return {k[len(prefix):]: v for k, v in record["values"].items() if k.startswith(prefix)}
-
-
-def check_record(record: Any, where: str = "record") -> dict[str, Any]:
-    """Validate the record contract (schema, meta keys, known stages in order); return it."""
-    if not isinstance(record, dict):
-        raise TelemetryError(where, f"must be a JSON object, got {type(record).__name__}")
-    if record.get("schema") != SCHEMA:
-        raise TelemetryError(where, f"schema must be {SCHEMA!r}, got {record.get('schema')!r}")
-    meta, values = record.get("meta"), record.get("values")
-    if not isinstance(meta, dict) or not isinstance(values, dict):
-        raise TelemetryError(where, "needs 'meta' and 'values' objects")
-    last = -1
-    for key in values:
-        stage = stage_of(key)
-        if stage not in STAGES:
-            raise TelemetryError(f"{where}: {key}", "unknown stage")
-        idx = STAGES.index(stage)
-        if idx < last:
-            raise TelemetryError(f"{where}: {key}", "out of stage order")
-        last = idx
-    return record
-
-
-def first_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
-    """First key (in a's order, then b's extras) whose values differ exactly (NaN == NaN);
-    None when the two value dicts are identical."""
-    for key in list(a) + [k for k in b if k not in a]:
-        if key not in a or key not in b:
-            return key
-        va, vb = a[key], b[key]
-        if isinstance(va, float) and isinstance(vb, float) and math.isnan(va) and math.isnan(vb):
-            continue
-        if type(va) is not type(vb) or va != vb:
-            return key
-    return None
+        return {"schema": TELEMETRY_SCHEMA, "meta": dict(self.meta), "values": dict(self.values)}

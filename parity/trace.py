@@ -6,32 +6,23 @@ reports the first key whose values differ beyond it, with both values, the ratio
 stage. Structural differences (missing keys, shapes, strings, bools, types) are exact
 divergences, listed separately. The ratio of each reported divergence is attributed to
 products of the named scalars found in the records (g, s, s_cf, probe_scale, ...) with
-`parity.gap.attribute_ratio`. Accepts telemetry records and golden files alike.
+`parity.attribution.attribute_ratio`. Accepts telemetry records and golden files alike.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import fnmatch
 import math
-import pathlib
-import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from parity import jsonsafe
-from parity.gap import (APPROXIMATE_NOTE, CLOSE_MATCH, Attribution, _equivalents_text, aliases_text,
-                        attribute_ratio, scalar_candidates)
-from ptycho.errors import NamedProblemError
+from .attribution import (APPROXIMATE_NOTE, CLOSE_MATCH, Attribution, aliases_text, attribute_ratio,
+                          equivalents_text, scalar_candidates)
+from .golden import fmt_value
+from .records import stage_of
+from .tolerances import rel_diff
 
 DEFAULT_LADDER: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
-RECORD_SCHEMAS = ("parity-telemetry/1", "parity-golden/1")
-
-
-class TraceInputError(NamedProblemError, ValueError):
-    """A record file cannot be used for a trace diff; `source` names it (as str)."""
-
-    name_attr, str_name = "source", True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,11 +72,6 @@ class TraceResult:
                 "scalars": self.scalars}
 
 
-def stage_of(key: str) -> str:
-    """The stage of a telemetry key "<stage>.<key>" (text before the first dot)."""
-    return key.split(".", 1)[0]
-
-
 def stage_order(*values: Mapping[str, Any], stages: Sequence[str] | None = None) -> list[str]:
     """Stage order: `stages` if given, then any further stages in order of first appearance
     in the value dicts (the records' key order is their stage order)."""
@@ -108,16 +94,6 @@ def ordered_keys(a: Mapping[str, Any], b: Mapping[str, Any], stages: Sequence[st
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def rel_diff(a: float, b: float) -> float:
-    """|b - a| / max(|a|, |b|) (symmetric); 0 for equal values incl. NaN/NaN, inf if exactly one
-    is NaN or the infinities differ."""
-    if a == b or (math.isnan(a) and math.isnan(b)):
-        return 0.0
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return math.inf
-    return abs(b - a) / max(abs(a), abs(b))
 
 
 def _numeric_leaves(x: Any) -> list[Any] | None:
@@ -152,10 +128,10 @@ def compare_key(key: str, a: Any, b: Any) -> Divergence | None:
         if a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)):
             return None
         ratio = b / a if a != 0 and math.isfinite(a) and math.isfinite(b) else None
-        return Divergence(key, stage, a, b, "numeric", rel_diff(float(a), float(b)), ratio)
+        return Divergence(key, stage, a, b, "numeric", rel_diff(float(b), float(a), symmetric=True), ratio)
     la, lb = _numeric_leaves(a), _numeric_leaves(b)
     if la is not None and lb is not None and _shape_of(a) == _shape_of(b):
-        diffs = [rel_diff(float(x), float(y)) for x, y in zip(la, lb)]
+        diffs = [rel_diff(float(y), float(x), symmetric=True) for x, y in zip(la, lb)]
         i = max(range(len(diffs)), key=diffs.__getitem__, default=None)
         if i is None or diffs[i] == 0:
             return None
@@ -180,7 +156,7 @@ def _merged_scalars(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, flo
     shared: dict[str, float] = {}
     split: dict[str, float] = {}
     for key in [*sa, *(k for k in sb if k not in sa)]:
-        if key in sa and key in sb and rel_diff(sa[key], sb[key]) > 1e-12:
+        if key in sa and key in sb and rel_diff(sb[key], sa[key], symmetric=True) > 1e-12:
             split[f"A:{key}"], split[f"B:{key}"] = sa[key], sb[key]
         else:
             shared[key] = sa.get(key, sb.get(key))
@@ -188,14 +164,15 @@ def _merged_scalars(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, flo
 
 
 def first_divergence(a: Mapping[str, Any], b: Mapping[str, Any], ladder: Iterable[float] = DEFAULT_LADDER, *,
-                     stages: Sequence[str] | None = None, ignore: Iterable[str] = (),
-                     scalars: Mapping[str, float] | None = None) -> TraceResult:
+                     attribution_rtol: float, stages: Sequence[str] | None = None,
+                     ignore: Iterable[str] = (), scalars: Mapping[str, float] | None = None) -> TraceResult:
     """Walk records (or their ``values`` dicts) `a` and `b` in stage order.
 
     For each rung of `ladder` (relative differences, ascending), the first numeric key whose
     symmetric relative difference exceeds it; all structural differences (exact); the
     attribution of each reported ratio B/A to products of the records' named scalars (plus
-    `scalars`), excluding the diverging key itself. Keys matching an `ignore` glob are skipped.
+    `scalars`) within `attribution_rtol`, excluding the diverging key itself. Keys matching an
+    `ignore` glob are skipped.
     """
     va, vb = _values(a), _values(b)
     rungs = sorted(float(r) for r in ladder)
@@ -231,33 +208,14 @@ def first_divergence(a: Mapping[str, Any], b: Mapping[str, Any], ladder: Iterabl
         if d is not None and d.ratio is not None:
             if d.key not in by_key:
                 own = {d.key, f"A:{d.key}", f"B:{d.key}"}
-                by_key[d.key] = attribute_ratio(d.ratio, {k: v for k, v in named.items() if k not in own})
+                by_key[d.key] = attribute_ratio(d.ratio, {k: v for k, v in named.items() if k not in own},
+                                                rel_tol=attribution_rtol)
             attributions[r] = by_key[d.key]
     return TraceResult(tuple(order), len(keys), tuple(first.items()), tuple(structural), attributions, named)
 
 
 def _values(record: Mapping[str, Any]) -> Mapping[str, Any]:
     return record["values"] if isinstance(record.get("values"), Mapping) else record
-
-
-def load_record(path: str | pathlib.Path) -> dict[str, Any]:
-    """Read a telemetry record or golden JSON file. Raises TraceInputError naming the file."""
-    try:
-        data = jsonsafe.read_json(path)
-    except jsonsafe.JsonSafeError as exc:
-        raise TraceInputError(str(path), exc.problem) from exc
-    if not isinstance(data, dict) or data.get("schema") not in RECORD_SCHEMAS:
-        schema = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise TraceInputError(str(path), f"foreign schema {schema!r} (expected one of {RECORD_SCHEMAS})")
-    if not isinstance(data.get("values"), dict):
-        raise TraceInputError(str(path), "no 'values' object")
-    return data
-
-
-def _v(x: Any) -> str:
-    from parity.golden import fmt_value
-
-    return fmt_value(x)
 
 
 def format_trace(result: TraceResult, names: tuple[str, str] = ("A", "B"), top: int = 5) -> str:
@@ -278,7 +236,7 @@ def format_trace(result: TraceResult, names: tuple[str, str] = ("A", "B"), top: 
             lines.append(f"| {r:g} | (none) | | | | | |")
         else:
             ratio = "" if d.ratio is None else f"{d.ratio:.10g}"
-            lines.append(f"| {r:g} | `{d.key}` | {d.stage} | {_v(d.a)} | {_v(d.b)} | {ratio} | {d.rel_diff:.3g} |")
+            lines.append(f"| {r:g} | `{d.key}` | {d.stage} | {fmt_value(d.a)} | {fmt_value(d.b)} | {ratio} | {d.rel_diff:.3g} |")
     seen: dict[str, list[float]] = {}
     for r, d in result.rungs:
         if d is not None and r in result.attributions:
@@ -295,7 +253,7 @@ def format_trace(result: TraceResult, names: tuple[str, str] = ("A", "B"), top: 
         if matches[0].rel_error > CLOSE_MATCH:
             lines.append(APPROXIMATE_NOTE.format(CLOSE_MATCH))
         for m in matches[:top]:
-            same = f"; same value: {_equivalents_text(m)}" if m.equivalents else ""
+            same = f"; same value: {equivalents_text(m)}" if m.equivalents else ""
             lines.append(f"- {m.expression} = {m.value:.6g} (rel. error {m.rel_error:.2g}{same})")
         if len(matches) > top:
             lines.append(f"- ... {len(matches) - top} more (see --json)")
@@ -304,55 +262,5 @@ def format_trace(result: TraceResult, names: tuple[str, str] = ("A", "B"), top: 
     if result.structural:
         lines += ["", f"Structural differences (exact), {len(result.structural)}:", "",
                   "| key | stage | A | B | what |", "|---|---|---|---|---|"]
-        lines += [f"| `{d.key}` | {d.stage} | {_v(d.a)} | {_v(d.b)} | {d.detail} |" for d in result.structural]
+        lines += [f"| `{d.key}` | {d.stage} | {fmt_value(d.a)} | {fmt_value(d.b)} | {d.detail} |" for d in result.structural]
     return "\n".join(lines)
-
-
-def _parse_ladder(tokens: list[str]) -> list[float]:
-    try:
-        rungs = [float(t) for tok in tokens for t in tok.split(",") if t]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--ladder takes numbers, got {tokens}") from exc
-    if not rungs or min(rungs) <= 0:
-        raise argparse.ArgumentTypeError("--ladder takes positive numbers")
-    return rungs
-
-
-def _cmd_trace_diff(args: argparse.Namespace) -> int:
-    from parity.gap import GapInputError, load_scalars
-
-    try:
-        ladder = _parse_ladder(args.ladder) if args.ladder else DEFAULT_LADDER
-        a, b = load_record(args.a), load_record(args.b)
-        scalars = load_scalars(args.scalars) if args.scalars else None
-    except (TraceInputError, GapInputError, argparse.ArgumentTypeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    stages = [s for tok in args.stages for s in tok.split(",") if s] if args.stages else None
-    result = first_divergence(a, b, ladder, stages=stages, ignore=args.ignore or (), scalars=scalars)
-    if args.json:
-        print(jsonsafe.dumps(result.to_dict()), end="")
-    else:
-        print(format_trace(result, (pathlib.Path(args.a).name, pathlib.Path(args.b).name), top=args.top))
-    return 0 if result.identical else 1
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``trace-diff A.json B.json [--json] [--ladder ...]``; sets ``func(args) -> exit
-    code``: 0 no divergence, 1 divergence, 2 usage/input error."""
-    p = subparsers.add_parser(
-        "trace-diff", help="first stage where two telemetry records diverge, with ratio attribution",
-        description="Walk two telemetry records (or goldens) in stage order; report the first key beyond each "
-                    "rung of the tolerance ladder, structural differences, and attribute the ratio B/A to the "
-                    "records' scalars. Exit 0 identical, 1 divergence, 2 input error.")
-    p.add_argument("a", type=pathlib.Path, help="record A (telemetry JSON or golden)")
-    p.add_argument("b", type=pathlib.Path, help="record B")
-    p.add_argument("--ladder", nargs="+", help="relative-difference rungs (default 1e-6 1e-4 1e-2)")
-    p.add_argument("--stages", action="append", help="explicit stage order (comma separated)")
-    p.add_argument("--ignore", action="append", help="glob of keys to skip (repeatable)")
-    p.add_argument("--scalars", type=pathlib.Path, help="extra named scalars, JSON {name: value}")
-    p.add_argument("--top", type=int, default=5, help="attribution matches shown per rung")
-    p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
-    p.set_defaults(func=_cmd_trace_diff)
-    return p
-

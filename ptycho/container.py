@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .validation import require_positive
+from .scaling import apply_gain
 
 #: tensor property -> (numpy attribute, TensorFlow dtype name)
 _TENSORS = {
@@ -33,15 +34,6 @@ def _as(name: str, value, dtype, shape_check) -> np.ndarray | None:
     arr = arr.astype(dtype, copy=False)
     shape_check(arr)
     return arr
-
-
-def _scaled_float32(X, gain: float, block: int = 1024) -> np.ndarray:
-    """float32 gain * X, each product computed in float64 and rounded once (blockwise)."""
-    X = np.asarray(X)
-    out = np.empty(X.shape, dtype=np.float32)
-    for start in range(0, X.shape[0], block):
-        out[start:start + block] = X[start:start + block].astype(np.float64) * gain
-    return out
 
 
 class PtychoDataContainer:
@@ -111,7 +103,7 @@ class PtychoDataContainer:
         """
         X = grouped.diffraction
         if float(feed_gain) != 1.0:
-            X = _scaled_float32(X, float(feed_gain))
+            X = apply_gain(X, float(feed_gain))
         Y = grouped.Y
         Y_I = None if Y is None else np.abs(Y).astype(np.float32)
         Y_phi = None if Y is None else np.angle(Y).astype(np.float32)

@@ -185,6 +185,14 @@ class RawData:
         raw.validate()
         return dataclasses.replace(raw, metadata=dict(raw.metadata), **raw._canonical_arrays())
 
+    def subset(self, idx) -> "RawData":
+        """RawData holding patterns `idx` ((K,) int indices) of this one: coordinates and
+        diffraction of those patterns, the same probe, object and metadata."""
+        idx = np.asarray(idx)
+        return RawData.from_arrays(self.xcoords[idx], self.ycoords[idx], self.diff3d[idx],
+                                   self.probeGuess, objectGuess=self.objectGuess,
+                                   metadata=dict(self.metadata))
+
     def _canonical_arrays(self) -> dict:
         """Every array field cast to its CANONICAL_DTYPES entry (objectGuess only when set)."""
         out = {}

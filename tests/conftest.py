@@ -1,37 +1,38 @@
-"""Shared test fixtures: the tolerance ledger and the experimental probe."""
+"""Shared test fixtures: the golden directory, the tolerance ledger and the experimental probe."""
 import pathlib
-import tomllib
 
 import pytest
 
+from parity.tolerances import LEDGER_NAME, Ledger, load_ledger
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-LEDGER_PATH = ROOT / "golden" / "tolerances.toml"
+GOLDEN_DIR = ROOT / "golden"
+LEDGER_PATH = GOLDEN_DIR / LEDGER_NAME
 EXPERIMENTAL_PROBE = ROOT / "ptycho" / "data" / "probe_fly001_64.npz"
 
 
-def _load_ledger() -> dict:
-    with open(LEDGER_PATH, "rb") as fh:
-        return tomllib.load(fh)
-
-
 def ledger_tolerance(name: str) -> float:
-    """Tolerance `tests.<name>` from golden/tolerances.toml, e.g. 'physics.tf_vs_numpy'.
-
-    An entry is a table {rtol|atol = value, class = "..."}; the single value is returned.
-    """
-    node = _load_ledger()["tests"]
-    for part in name.split("."):
-        node = node[part]
-    values = [v for k, v in node.items() if k in ("rtol", "atol", "value")]
-    if len(values) != 1:
-        raise KeyError(f"tolerance entry tests.{name} must hold exactly one of rtol/atol/value")
-    return float(values[0])
+    """Tolerance `tests.<name>` from golden/tolerances.toml, e.g. 'physics.tf_vs_numpy'
+    (the package's ledger parser, `parity.tolerances`)."""
+    return load_ledger(LEDGER_PATH).test_tolerance(name)
 
 
 @pytest.fixture(scope="session")
-def tol():
+def ledger() -> Ledger:
+    """The checkout's tolerance ledger (golden/tolerances.toml), parsed and validated."""
+    return load_ledger(LEDGER_PATH)
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> pathlib.Path:
+    """The checkout's golden directory."""
+    return GOLDEN_DIR
+
+
+@pytest.fixture(scope="session")
+def tol(ledger):
     """Callable: tol('physics.tf_vs_numpy') -> float, from the tolerance ledger."""
-    return ledger_tolerance
+    return ledger.test_tolerance
 
 
 @pytest.fixture(scope="session")

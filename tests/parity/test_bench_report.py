@@ -1,12 +1,13 @@
 """`parity.bench_report`: row schema, pairing of speedup rows, Markdown table, CLI exit codes."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
 from parity import bench_report as br
+from parity.commands import main
+from parity.commands.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def _bench(name, median, **info):
@@ -104,23 +105,21 @@ def test_markdown_table(tmp_path):
 
 
 def _run(argv):
-    parser = argparse.ArgumentParser()
-    br.register_cli(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["bench-report", *argv])
-    return args.func(args)
+    """`python -m parity bench-report ARGV` through the command layer; its exit code."""
+    return main(["bench-report", *argv])
 
 
 def test_cli_exit_codes(tmp_path, capsys):
     path = _sample(tmp_path)
-    assert _run([str(path)]) == br.EXIT_OK
+    assert _run([str(path)]) == EXIT_OK
     assert "| energy 1GiB: time vs naive |" in capsys.readouterr().out
-    assert _run([str(path), "--strict"]) == br.EXIT_MISSED
+    assert _run([str(path), "--strict"]) == EXIT_FAIL
     capsys.readouterr()
-    assert _run([str(path), "--json"]) == br.EXIT_OK
+    assert _run([str(path), "--json"]) == EXIT_OK
     assert len(json.loads(capsys.readouterr().out)["rows"]) == 5
     good = _file(tmp_path, [_bench("ok", 1.0, rows=[br.make_row("t", unit="s", ours=1, roofline=1,
                                                                 goal=br.goal("<=", 1.3))])], "ok.json")
-    assert _run([str(good), "--strict"]) == br.EXIT_OK
+    assert _run([str(good), "--strict"]) == EXIT_OK
 
 
 @pytest.mark.parametrize("content, match", [(None, "cannot read"), ("{not json", "not JSON"),
@@ -130,13 +129,5 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, content, match):
     path = tmp_path / "bad.json"
     if content is not None:
         path.write_text(content)
-    assert _run([str(path)]) == br.EXIT_USAGE
+    assert _run([str(path)]) == EXIT_USAGE
     assert match in capsys.readouterr().err
-
-
-def test_parity_cli_has_bench_report(tmp_path, capsys):
-    """`python -m parity bench-report` is wired into the harness CLI (parity/cli.py)."""
-    from parity import cli
-
-    assert cli.main(["bench-report", str(_sample(tmp_path))]) == 0
-    assert "| metric | ours | roofline | ratio | goal | met? |" in capsys.readouterr().out

@@ -2,22 +2,22 @@
 
 `pytest --snapshot-update tests/parity/test_golden_snapshots.py` (or
 `python -m parity golden update`) regenerates golden/<scenario>__<profile>__tiny.json; a missing
-golden fails. Values compare with the [golden] tolerances of golden/tolerances.toml.
+golden fails. Values compare with the [golden] tolerances of golden/tolerances.toml. The
+`golden` fixture comes from the package's pytest plugin (parity.testing).
 """
 import pytest
 
-from parity.golden import assert_golden
+from parity.replay import replay_all
 from parity.scenarios import all_replays
-from parity.stages import replay_all
 
 PAIRS = all_replays()
 
 
 @pytest.fixture(scope="module")
-def records():
-    return {(r["meta"]["scenario"], r["meta"]["profile"]): r for r in replay_all(tier="tiny")}
+def records(ledger):
+    return {(r["meta"]["scenario"], r["meta"]["profile"]): r for r in replay_all(ledger, tier="tiny")}
 
 
 @pytest.mark.parametrize("scenario, profile", PAIRS, ids=[f"{s}-{p}" for s, p in PAIRS])
-def test_tiny_golden(snapshot, records, scenario, profile):
-    assert_golden(snapshot, records[(scenario, profile)])
+def test_tiny_golden(golden, records, scenario, profile):
+    golden(records[(scenario, profile)])

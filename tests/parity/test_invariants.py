@@ -2,8 +2,8 @@
 
 Two kinds of failing cases: (1) a bad value written into a copy of a clean record (each check
 of parity.invariants.CHECKS must have one, so a new check cannot go untested); (2) the
-PARITY_FAULT hook, which makes the stages reproduce a real bug, so each fault must fail at
-the stage the issue names.
+test faults of parity.faults (PARITY_FAULT on the command line), which make the stages
+reproduce a real bug, so each fault must fail at the stage the issue names.
 """
 import copy
 import math
@@ -11,21 +11,26 @@ import math
 import pytest
 
 from parity import jsonsafe
-from parity.faults import FAULTS, ENV
-from parity.invariants import (CHECKS, FAIL, PASS, WARN, check_amplitude_ratio_trained,
+from parity.faults import FAULTS
+from parity.invariants import (CHECKS, FAIL, PASS, WARN, CheckContext, check_amplitude_ratio_trained,
                                check_finiteness, check_legacy_fresh, check_legacy_path,
                                evaluate, first_failure)
 from parity.profiles import CURRENT, LEGACY
-from parity.stages import ReplaySpec, run_replay
+from parity.replay import ReplaySpec, run_replay
+from parity.tolerances import load_ledger
 from ptycho import legacy
 from ptycho.config import TrainingConfig
 from ptycho.errors import StaleConfigError
+from tests.conftest import LEDGER_PATH
+
+LEDGER = load_ledger(LEDGER_PATH)
+LEGACY_CTX = CheckContext(LEGACY, LEDGER)
 
 
 @pytest.fixture(scope="module")
 def outcomes():
     """Clean replays of gs2_ideal (gridsize 2: the canvas matters) under both profiles."""
-    return {p: run_replay(ReplaySpec("gs2_ideal", p)) for p in ("legacy", "current")}
+    return {p: run_replay(ReplaySpec("gs2_ideal", p), LEDGER) for p in ("legacy", "current")}
 
 
 def _verdicts(checks):
@@ -90,7 +95,7 @@ def test_each_check_fails_on_a_bad_value(outcomes, name):
     record = copy.deepcopy(outcomes["current"].record)
     key, bad = BREAKERS[name]
     record["values"][key] = bad(record["values"])
-    checks = {c.name: c for c in evaluate(record, CURRENT)}
+    checks = {c.name: c for c in evaluate(record, LEDGER, CURRENT)}
     assert checks[name].verdict == FAIL, checks[name]
     assert checks[name].stage == CHECKS[name][0]
 
@@ -98,14 +103,14 @@ def test_each_check_fails_on_a_bad_value(outcomes, name):
 def test_reachability_policy_predict_warns_require_fails(outcomes):
     record = copy.deepcopy(outcomes["current"].record)
     record["values"]["labels.activation_ceiling"] = 0.1
-    assert _verdicts(evaluate(record, LEGACY))["reachability"] == WARN
-    assert _verdicts(evaluate(record, CURRENT))["reachability"] == FAIL
+    assert _verdicts(evaluate(record, LEDGER, LEGACY))["reachability"] == WARN
+    assert _verdicts(evaluate(record, LEDGER, CURRENT))["reachability"] == FAIL
 
 
 def test_missing_key_in_a_recorded_stage_fails_naming_it(outcomes):
     record = copy.deepcopy(outcomes["current"].record)
     del record["values"]["scale.g_s_cf"]
-    check = {c.name: c for c in evaluate(record)}["scale_identity"]
+    check = {c.name: c for c in evaluate(record, LEDGER)}["scale_identity"]
     assert check.verdict == FAIL and "scale.g_s_cf" in check.detail
 
 
@@ -121,7 +126,7 @@ def test_finiteness_names_the_first_nonfinite_stage(outcomes):
 def test_checks_of_a_record_read_back_from_json_are_the_same(outcomes, tmp_path):
     rec = outcomes["legacy"].record
     back = jsonsafe.read_json(jsonsafe.write_json(tmp_path / "r.json", rec))
-    assert [c.to_dict() for c in evaluate(back)] == [c.to_dict() for c in evaluate(rec)]
+    assert [c.to_dict() for c in evaluate(back, LEDGER)] == [c.to_dict() for c in evaluate(rec, LEDGER)]
 
 
 def test_untrained_record_has_no_training_checks(outcomes):
@@ -131,11 +136,11 @@ def test_untrained_record_has_no_training_checks(outcomes):
 def test_trained_amplitude_ratio_check():
     v = {"infer.amplitude_ratio": 0.27, "labels.saturated_amplitude_ratio": 0.266,
          "labels.predicted_amplitude_ratio": 0.266, "infer.verifies_prediction": True}
-    assert check_amplitude_ratio_trained(v, LEGACY).verdict == PASS
+    assert check_amplitude_ratio_trained(v, LEGACY_CTX).verdict == PASS
     bad = {**v, "infer.amplitude_ratio": 1.0}
-    assert check_amplitude_ratio_trained(bad, LEGACY).verdict == FAIL
+    assert check_amplitude_ratio_trained(bad, LEGACY_CTX).verdict == FAIL
     short = {**bad, "infer.verifies_prediction": False}
-    assert check_amplitude_ratio_trained(short, LEGACY).verdict == WARN
+    assert check_amplitude_ratio_trained(short, LEGACY_CTX).verdict == WARN
 
 
 def test_legacy_fresh_and_path_checks():
@@ -154,9 +159,8 @@ def test_legacy_fresh_and_path_checks():
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
-def test_each_fault_fails_at_its_stage(monkeypatch, fault):
-    monkeypatch.setenv(ENV, fault)
-    out = run_replay(ReplaySpec("gs2_ideal", "current"))
+def test_each_fault_fails_at_its_stage(fault):
+    out = run_replay(ReplaySpec("gs2_ideal", "current", faults=(fault,)), LEDGER)
     first = first_failure(out.checks)
     assert first is not None, f"{fault} went unnoticed"
     assert first.stage == FAULTS[fault][0], (fault, first)

@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from parity import jsonsafe, trace
-from parity.golden import ROOT
+from tests.conftest import ROOT, ledger_tolerance
+
+RTOL = ledger_tolerance("gap.attribution")
 
 G = 0.2631  # normalization gain of the synthetic record
 
@@ -41,7 +43,7 @@ def make_record(profile="current", gain=1.0, noise=0.0, **overrides):
 
 def test_identical_records_report_nothing():
     a = make_record()
-    result = trace.first_divergence(a, make_record())
+    result = trace.first_divergence(a, make_record(), attribution_rtol=RTOL)
     assert result.identical and result.first is None and result.structural == ()
     assert all(d is None for _, d in result.rungs)
     assert [r for r, _ in result.rungs] == list(trace.DEFAULT_LADDER)
@@ -51,7 +53,7 @@ def test_identical_records_report_nothing():
 
 def test_gap_at_labels_is_reported_with_ratio_and_attribution(tol):
     a, b = make_record("legacy", gain=G), make_record("current")
-    result = trace.first_divergence(a, b)
+    result = trace.first_divergence(a, b, attribution_rtol=RTOL)
     assert not result.identical
     for rung, d in result.rungs:
         assert d is not None and d.stage == "labels" and d.key == "labels.mean"
@@ -69,21 +71,21 @@ def test_gap_at_labels_is_reported_with_ratio_and_attribution(tol):
 def test_each_rung_reports_its_own_first_key(tol):
     a = make_record(gain=1.0)
     b = make_record(gain=2.0, noise=3e-5)  # simulate drifts by 3e-5, labels jump by 2
-    result = trace.first_divergence(a, b)
+    result = trace.first_divergence(a, b, attribution_rtol=RTOL)
     by_rung = {r: d for r, d in result.rungs}
     assert by_rung[1e-6].key == "simulate.sum_sq"
     assert by_rung[1e-6].rel_diff == pytest.approx(3e-5 / (1 + 3e-5), rel=tol("trace.rel_diff"))
     assert by_rung[1e-4].key == by_rung[1e-2].key == "labels.mean"
     assert by_rung[1e-2].ratio == pytest.approx(2.0, rel=tol("trace.ratio"))
     assert result.first.key == "simulate.sum_sq"
-    custom = trace.first_divergence(a, b, ladder=(1e-3,))
+    custom = trace.first_divergence(a, b, ladder=(1e-3,), attribution_rtol=RTOL)
     assert [(r, d.key) for r, d in custom.rungs] == [(1e-3, "labels.mean")]
 
 
 def test_attribution_finds_products_of_record_scalars(tol):
     a = make_record()
     b = make_record(**{"forward.out_mean": 0.75 * 988.2117 / 4.0**2})
-    result = trace.first_divergence(a, b)
+    result = trace.first_divergence(a, b, attribution_rtol=RTOL)
     d = dict(result.rungs)[1e-2]
     assert d.key == "forward.out_mean"
     assert result.attributions[1e-2][0].expression == "scale.s_cf / probe.probe_scale^2"
@@ -94,7 +96,7 @@ def test_structural_differences_are_exact():
     b = make_record(**{"group.shape": [16, 64, 64, 1], "group.strategy": "legacy", "simulate.nan": False})
     del b["values"]["probe.max_abs"]
     b["values"]["forward.extra"] = 1
-    result = trace.first_divergence(a, b)
+    result = trace.first_divergence(a, b, attribution_rtol=RTOL)
     assert all(d is None for _, d in result.rungs)
     found = {d.key: d.detail for d in result.structural}
     assert set(found) == {"probe.max_abs", "group.shape", "group.strategy", "simulate.nan", "forward.extra"}
@@ -105,18 +107,18 @@ def test_structural_differences_are_exact():
 
 def test_explicit_stage_order_and_ignore():
     a, b = make_record(gain=2.0), make_record(**{"object.mean": 1.0})
-    default = trace.first_divergence(a, b)
+    default = trace.first_divergence(a, b, attribution_rtol=RTOL)
     assert default.first.key == "object.mean"
-    ignored = trace.first_divergence(a, b, ignore=["object.*"])
+    ignored = trace.first_divergence(a, b, attribution_rtol=RTOL, ignore=["object.*"])
     assert ignored.first.key == "labels.mean"
-    reordered = trace.first_divergence(a, b, stages=["forward", "labels"])
+    reordered = trace.first_divergence(a, b, attribution_rtol=RTOL, stages=["forward", "labels"])
     assert reordered.stages[:2] == ("forward", "labels") and reordered.first.key == "forward.out_mean"
 
 
 def test_numeric_lists_compare_elementwise():
     a = make_record(**{"stitch.profile": [1.0, 2.0, 3.0]})
     b = make_record(**{"stitch.profile": [1.0, 2.0, 6.0]})
-    d = dict(trace.first_divergence(a, b).rungs)[1e-2]
+    d = dict(trace.first_divergence(a, b, attribution_rtol=RTOL).rungs)[1e-2]
     assert d.key == "stitch.profile" and d.ratio == 2.0 and "element 2" in d.detail
 
 

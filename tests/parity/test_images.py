@@ -1,4 +1,4 @@
-"""Image-pair comparison, scale-gap attribution, the two-sided verdict and compare-images."""
+"""Image-pair comparison, the two-sided verdict and compare-images."""
 import json
 import math
 import subprocess
@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from parity import gap
-from parity.gap import GapInputError
+from parity import attribution, images
+from parity.images import ImageInputError
+from tests.conftest import LEDGER_PATH, ROOT
+from parity.tolerances import load_ledger
 
-ROOT = __import__("parity.golden", fromlist=["ROOT"]).ROOT
+LEDGER = load_ledger(LEDGER_PATH)
 
 # DESIGN §11: s_cf for N=64 and 1e9 photons; g is a typical normalization gain.
 S_CF = 988.2117
@@ -30,7 +32,7 @@ def image():
 
 def test_image_stats_of_a_known_array(tol):
     x = np.array([[1.0, 2.0], [3.0, 4.0]])
-    s = gap.image_stats(x)
+    s = images.image_stats(x)
     assert (s.max, s.min, s.mean, s.sum) == (4.0, 1.0, 2.5, 10.0)
     rel = tol("gap.synthetic")
     assert s.std == pytest.approx(math.sqrt(1.25), rel=rel) and s.l2 == pytest.approx(math.sqrt(30.0), rel=rel)
@@ -38,21 +40,21 @@ def test_image_stats_of_a_known_array(tol):
 
 
 def test_rois_are_fixed_regions(image):
-    rois = gap.roi_slices((64, 64))
-    assert tuple(rois) == gap.ROI_NAMES
+    rois = images.roi_slices((64, 64))
+    assert tuple(rois) == images.ROI_NAMES
     for rows, cols in rois.values():
         assert rows.stop - rows.start == 16 and cols.stop - cols.start == 16
     assert rois["centre"] == (slice(24, 40), slice(24, 40))
     assert rois["bottom_right"] == (slice(48, 64), slice(48, 64))
     assert rois["top"] == (slice(0, 16), slice(24, 40))
-    cmp = gap.compare_images(image, image)
-    assert [r.name for r in cmp.regions] == ["full", *gap.ROI_NAMES]
+    cmp = images.compare_images(image, image)
+    assert [r.name for r in cmp.regions] == ["full", *images.ROI_NAMES]
 
 
 def test_radial_profile_of_a_radial_image():
     yy, xx = np.indices((33, 33))
     r = np.hypot(yy - 16, xx - 16)
-    radius, prof = gap.radial_profile(np.rint(r))
+    radius, prof = images.radial_profile(np.rint(r))
     assert radius[:5].tolist() == [0, 1, 2, 3, 4]
     np.testing.assert_array_equal(prof, radius)
 
@@ -60,86 +62,49 @@ def test_radial_profile_of_a_radial_image():
 def test_scale_factor_of_two_named_scalars_is_found_and_fails_on_sum(image, tol):
     factor = S_CF * G  # 2.6e2
     assert 255 < factor < 265
-    cmp = gap.compare_images(image, factor * image)
+    cmp = images.compare_images(image, factor * image)
     full = cmp.full
     for ratio in (full.sum_ratio, full.max_ratio, full.l2_ratio):
         assert ratio == pytest.approx(factor, rel=tol("gap.synthetic"))
     assert full.pearson_r == pytest.approx(1.0, rel=tol("gap.synthetic"))
-    matches = gap.attribute_ratio(full.sum_ratio, SCALARS)
+    matches = attribution.attribute_ratio(full.sum_ratio, SCALARS, rel_tol=tol("gap.attribution"))
     assert matches, "no attribution found"
     assert dict(matches[0].terms) == {"s_cf": 1.0, "g": 1.0}
     assert matches[0].expression == "s_cf * g"
     assert all(m.rel_error <= tol("gap.attribution") for m in matches)
-    buckets = [round(m.rel_error / gap.ERROR_RESOLUTION) for m in matches]  # sorted by error
+    buckets = [round(m.rel_error / attribution.ERROR_RESOLUTION) for m in matches]  # sorted by error
     assert buckets == sorted(buckets)
-    v = gap.verdict(cmp)
+    v = images.verdict(cmp, LEDGER)
     assert not v.passed
     assert len(v.reasons) == 1 and "sum_ratio" in v.reasons[0]  # r = 1: fails on the sum ratio alone
 
 
 def test_pure_geometric_change_with_equal_sums_fails_on_correlation(image, tol):
     moved = np.roll(image, (20, 23), axis=(0, 1))
-    cmp = gap.compare_images(image, moved)
+    cmp = images.compare_images(image, moved)
     assert cmp.full.sum_ratio == pytest.approx(1.0, rel=tol("gap.synthetic"))
-    v = gap.verdict(cmp)
+    v = images.verdict(cmp, LEDGER)
     assert not v.passed
     assert len(v.reasons) == 1 and "|r|" in v.reasons[0]
 
 
 def test_close_pair_passes(image):
     rng = np.random.default_rng(5)
-    cmp = gap.compare_images(image, image * (1 + 1e-3 * rng.standard_normal(image.shape)))
-    v = gap.verdict(cmp)
+    cmp = images.compare_images(image, image * (1 + 1e-3 * rng.standard_normal(image.shape)))
+    v = images.verdict(cmp, LEDGER)
     assert v.passed and v.reasons == ()
 
 
 def test_verdict_bounds_come_from_the_ledger(image, tol):
-    v = gap.verdict(gap.compare_images(image, image))
+    v = images.verdict(images.compare_images(image, image), LEDGER)
     assert v.r_min == pytest.approx(1 - tol("gap.verdict_one_minus_r"))
     assert v.sum_bound == tol("gap.verdict_sum_ratio")
 
 
 def test_constant_image_has_undefined_r_and_fails():
     flat = np.ones((16, 16))
-    v = gap.verdict(gap.compare_images(flat, flat))
+    v = images.verdict(images.compare_images(flat, flat), LEDGER)
     assert not v.passed and "undefined" in v.reasons[0]
-
-
-@pytest.mark.parametrize("ratio, expected", [
-    (1 / G**2, "1 / g^2"),
-    (math.sqrt(S_CF), "s_cf^(1/2)"),
-    (S_CF * G / 4.0**2, "s_cf * g / probe_scale^2"),
-])
-def test_attribution_exponents_and_ratios(ratio, expected, tol):
-    matches = gap.attribute_ratio(ratio, SCALARS)
-    assert matches[0].expression == expected
-    assert matches[0].value == pytest.approx(ratio, rel=tol("gap.synthetic"))
-
-
-def test_attribution_lists_every_match_simplest_first_on_equal_error():
-    matches = gap.attribute_ratio(4.0, {"a": 2.0, "b": 4.0, "c": 16.0})
-    assert len(matches) == 1  # every product equal to 4 is the same value: folded into one
-    assert matches[0].expression == "b"  # one term, exponent 1 beats a^2 (same error)
-    assert {"a^2", "c^(1/2)", "c / b"} <= set(matches[0].equivalents)
-    assert "a^2 * b^2 / c" not in matches[0].equivalents  # contains the identity a^2 / b = 1
-    spread = gap.attribute_ratio(4.0, {"a": 2.0, "d": 4.02, "e": 3.95})
-    exprs = [m.expression for m in spread]
-    assert exprs[0] == "a^2" and exprs.index("d") < exprs.index("e")  # |4.02/4 - 1| < |3.95/4 - 1|
-    assert [m.rel_error for m in spread] == sorted(m.rel_error for m in spread)
-
-
-def test_attribution_merges_equal_scalars_and_skips_trivial_ones():
-    matches = gap.attribute_ratio(3.0, {"scale.g": 3.0, "normalize.g": 3.0, "C": 1.0, "zero": 0.0, "bad": math.nan})
-    assert matches[0].expression == "scale.g" and matches[0].aliases == (("scale.g", ("normalize.g",)),)
-    assert gap.attribute_ratio(1.001, {"x": 7.0})[0].expression == "1"
-    assert gap.attribute_ratio(2.6e2, {"x": 7.0}) == []
-    assert gap.attribute_ratio(math.inf, SCALARS) == []
-
-
-def test_scalar_candidates_from_telemetry():
-    values = {"scale.g": 0.26, "scale.s_cf": 988.2, "scale.source": "dataset", "probe.probe_scale": 4,
-              "group.shape": [1, 2], "simulate.mean": 2.0, "forward.used": True}
-    assert gap.scalar_candidates(values) == {"scale.g": 0.26, "scale.s_cf": 988.2, "probe.probe_scale": 4.0}
 
 
 # --------------------------------------------------------------------------- input
@@ -147,15 +112,15 @@ def test_scalar_candidates_from_telemetry():
 
 def test_load_image_formats(tmp_path, image):
     np.save(tmp_path / "a.npy", image)
-    np.testing.assert_array_equal(gap.load_image(tmp_path / "a.npy"), image)
+    np.testing.assert_array_equal(images.load_image(tmp_path / "a.npy"), image)
     np.savez(tmp_path / "z.npz", obj=image.astype(np.complex64) * 1j, other=image)
     # |0 + i*x| of complex64 is exactly float32(x)
-    np.testing.assert_array_equal(gap.load_image(f"{tmp_path / 'z.npz'}:obj"), image.astype(np.float32))
-    np.testing.assert_array_equal(gap.load_image(tmp_path / "z.npz", key="other"), image)
+    np.testing.assert_array_equal(images.load_image(f"{tmp_path / 'z.npz'}:obj"), image.astype(np.float32))
+    np.testing.assert_array_equal(images.load_image(tmp_path / "z.npz", key="other"), image)
     image.astype("<f4").tofile(tmp_path / "r.bin")
-    np.testing.assert_array_equal(gap.load_image(tmp_path / "r.bin", shape=(64, 64)), image.astype(np.float32))
+    np.testing.assert_array_equal(images.load_image(tmp_path / "r.bin", shape=(64, 64)), image.astype(np.float32))
     np.save(tmp_path / "b.npy", image[None, :, :, None])
-    assert gap.load_image(tmp_path / "b.npy").shape == (64, 64)
+    assert images.load_image(tmp_path / "b.npy").shape == (64, 64)
 
 
 def test_load_image_errors_name_the_file(tmp_path, image):
@@ -173,14 +138,14 @@ def test_load_image_errors_name_the_file(tmp_path, image):
              ((tmp_path / "r.bin",), {"shape": (60, 64)}, "needs 3840"),
              ((tmp_path / "junk.npy",), {}, "cannot read")]
     for args, kwargs, problem in cases:
-        with pytest.raises(GapInputError, match=problem) as info:
-            gap.load_image(*args, **kwargs)
+        with pytest.raises(ImageInputError, match=problem) as info:
+            images.load_image(*args, **kwargs)
         assert args[0].name in info.value.source
 
 
 def test_mismatched_shapes_are_an_input_error(image):
-    with pytest.raises(GapInputError, match="equally shaped"):
-        gap.compare_images(image, image[:32])
+    with pytest.raises(ImageInputError, match="equally shaped"):
+        images.compare_images(image, image[:32])
 
 
 # --------------------------------------------------------------------------- CLI

@@ -1,26 +1,32 @@
 """`python -m parity`: every command has --help, exit codes 0/1/2, the check end to end."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from parity import faults
-from parity.cli import COMMAND_REGISTRARS, build_parser, main, run_check
+from parity.commands import COMMAND_REGISTRARS, build_parser, main, run_check
+from parity.commands.common import GOLDEN_DIR_ENV
 from parity.faults import FAULTS
+from parity import jsonsafe
+from tests.conftest import GOLDEN_DIR, LEDGER_PATH
+from tests.parity.test_records import make_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMANDS = ("list", "diff-profiles", "replay", "check", "golden", "trace-diff", "inspect",
             "compare-images", "bench-report")
 
 
-def _run(args, env_extra=None, timeout=600):
+def _run(args, env_extra=None, timeout=600, cwd=ROOT):
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     env.pop(faults.ENV, None)
     env.pop("GITHUB_STEP_SUMMARY", None)
+    env.pop(GOLDEN_DIR_ENV, None)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "parity", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "parity", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -107,18 +113,48 @@ def test_check_writes_report_and_step_summary(tmp_path, monkeypatch, capsys):
 
 
 def test_check_missing_golden_fails(tmp_path, capsys):
+    empty = tmp_path / "nogoldens"
+    empty.mkdir()
+    shutil.copy(LEDGER_PATH, empty / LEDGER_PATH.name)  # a ledger, but no golden files
     code = main(["check", "--scenario", "gs1_ideal", "--profile", "current", "--quiet",
-                 "--golden-dir", str(tmp_path / "nogoldens"), "--out", str(tmp_path / "r")])
+                 "--golden-dir", str(empty), "--out", str(tmp_path / "r")])
     assert code == 1
     assert "golden missing" in capsys.readouterr().out
 
 
+def test_a_golden_dir_without_ledger_is_an_input_error(tmp_path, capsys):
+    code = main(["check", "--scenario", "gs1_ideal", "--profile", "current", "--quiet",
+                 "--golden-dir", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "--golden-dir" in capsys.readouterr().err
+
+
+def test_golden_dir_is_found_upward_or_named(tmp_path, monkeypatch, capsys):
+    """From a folder with no golden/ above it the command exits 2 naming --golden-dir; the
+    variable PARITY_GOLDEN_DIR and --golden-dir both point it at the checkout's goldens."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(GOLDEN_DIR_ENV, raising=False)
+    args = ["check", "--scenario", "gs1_ideal", "--profile", "current", "--quiet",
+            "--out", str(tmp_path / "r")]
+    assert main(args) == 2
+    assert "--golden-dir" in capsys.readouterr().err
+    assert main([*args, "--golden-dir", str(GOLDEN_DIR)]) == 0
+    monkeypatch.setenv(GOLDEN_DIR_ENV, str(GOLDEN_DIR))
+    assert main(args) == 0
+    nested = tmp_path / "checkout" / "a" / "b"
+    nested.mkdir(parents=True)
+    shutil.copytree(GOLDEN_DIR, tmp_path / "checkout" / "golden")
+    monkeypatch.delenv(GOLDEN_DIR_ENV)
+    monkeypatch.chdir(nested)
+    assert main(args) == 0
+
+
 @pytest.mark.parametrize("fault", ["stale_key", "small_canvas"])
-def test_check_fails_under_a_fault(fault, tmp_path, monkeypatch):
+def test_check_fails_under_a_fault(fault, tmp_path):
     """Every fault's stage is pinned in test_invariants; here the check's verdict and report."""
-    monkeypatch.setenv(faults.ENV, fault)
-    code, results, _, _ = run_check(scenarios=["gs2_ideal"], profiles=["current"],
-                                    out_dir=tmp_path, use_golden=False, progress=False)
+    code, results, _, _ = run_check(golden_dir=GOLDEN_DIR, scenarios=["gs2_ideal"],
+                                    profiles=["current"], out_dir=tmp_path, use_golden=False,
+                                    progress=False, faults=(fault,))
     assert code == 1
     assert results[0].failed and FAULTS[fault][0] in results[0].first_problem()
 
@@ -138,3 +174,32 @@ def test_check_passes_end_to_end_on_the_clean_tree(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "**14/14 replays ok**" in proc.stdout
     assert (tmp_path / "report.md").is_file()
+
+
+# --------------------------------------------------------------------------- golden
+
+
+def _golden_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "parity", "golden", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_golden_cli_update_show_diff_exit_codes(tmp_path):
+    rec_path = jsonsafe.write_json(tmp_path / "rec.json", make_record())
+    gdir = tmp_path / "golden"
+    gdir.mkdir()
+    shutil.copy(LEDGER_PATH, gdir / LEDGER_PATH.name)
+    diff_missing = _golden_cli("diff", rec_path, "--dir", gdir)
+    assert diff_missing.returncode == 1 and "missing" in diff_missing.stdout
+    up = _golden_cli("update", rec_path, "--dir", gdir)
+    assert up.returncode == 0, up.stderr
+    assert "gs1_ideal__current__tiny.json | new" in up.stdout
+    show = _golden_cli("show", "gs1_ideal__current__tiny", "--dir", gdir)
+    assert show.returncode == 0 and "`scale.g` | 0.2631" in show.stdout and "git_commit" in show.stdout
+    assert _golden_cli("diff", rec_path, "--dir", gdir).returncode == 0
+    jsonsafe.write_json(rec_path, make_record(**{"scale.g": 0.3}))
+    changed = _golden_cli("diff", rec_path, "--dir", gdir)
+    assert changed.returncode == 1 and "scale.g" in changed.stdout
+    (gdir / "gs1_ideal__current__tiny.json").write_text("{oops")
+    corrupt = _golden_cli("diff", rec_path, "--dir", gdir)
+    assert corrupt.returncode == 2 and "gs1_ideal__current__tiny.json" in corrupt.stderr

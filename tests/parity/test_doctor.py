@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from parity.cli import main
-from parity.inspect import inspect_dataset, pattern_health
+from parity.commands import main
+from parity.doctor import inspect_dataset, pattern_health
 from ptycho.config import ModelConfig
 from ptycho.probe import make_probe
 from ptycho.raw_data import RawData

@@ -3,8 +3,8 @@ import tomllib
 
 import pytest
 
-from parity import golden
-from parity.golden import LedgerError
+from parity import tolerances
+from parity.tolerances import LedgerError
 from tests.conftest import LEDGER_PATH, ledger_tolerance
 
 # DESIGN §8: exact (integers, shapes, strings), numpy deterministic rtol <= 1e-6, TensorFlow
@@ -24,7 +24,7 @@ def test_class_ceilings_are_the_documented_ones(raw_ledger):
 
 
 def test_every_entry_has_a_class_and_respects_its_ceiling(raw_ledger):
-    entries = list(golden.iter_ledger_entries(raw_ledger))
+    entries = list(tolerances.iter_ledger_entries(raw_ledger))
     assert any(n.startswith("golden.") for n, _ in entries) and any(n.startswith("tests.") for n, _ in entries)
     for name, entry in entries:
         assert isinstance(entry, dict) and "class" in entry, f"{name} has no class"
@@ -33,19 +33,19 @@ def test_every_entry_has_a_class_and_respects_its_ceiling(raw_ledger):
         assert values, f"{name} has no rtol/atol/value"
         for k, v in values.items():
             assert 0 <= v <= ceiling, f"{name}: {k}={v} exceeds the {entry['class']} ceiling {ceiling}"
-    assert golden.ledger_problems(raw_ledger) == []
-    golden.load_ledger(LEDGER_PATH)  # validates
+    assert tolerances.ledger_problems(raw_ledger) == []
+    tolerances.load_ledger(LEDGER_PATH)  # validates
 
 
 def test_golden_rules_end_with_a_catch_all(raw_ledger):
-    rules = golden.load_ledger(LEDGER_PATH).rules
+    rules = tolerances.load_ledger(LEDGER_PATH).rules
     assert rules[-1].pattern == "*", "the last [golden] rule must be the catch-all '*'"
     assert rules[-1].tol_class == "numpy"
 
 
 def test_conftest_and_golden_read_the_same_test_entries(raw_ledger):
-    ledger = golden.load_ledger(LEDGER_PATH)
-    for name, _entry in golden.iter_ledger_entries(raw_ledger):
+    ledger = tolerances.load_ledger(LEDGER_PATH)
+    for name, _entry in tolerances.iter_ledger_entries(raw_ledger):
         if name.startswith("tests."):
             short = name.removeprefix("tests.")
             assert ledger.test_tolerance(short) == ledger_tolerance(short)
@@ -60,13 +60,13 @@ def _write(tmp_path, body):
 def test_over_ceiling_entry_is_rejected(tmp_path):
     path = _write(tmp_path, "[tests.area]\nloose = { rtol = 1e-5, class = \"numpy\" }\n")
     with pytest.raises(LedgerError, match=r"tests\.area\.loose: rtol=1e-05 exceeds the ceiling 1e-06"):
-        golden.load_ledger(path)
+        tolerances.load_ledger(path)
 
 
 def test_over_ceiling_golden_rule_is_rejected(tmp_path):
     path = _write(tmp_path, "[golden]\n\"forward.*\" = { rtol = 1e-4, class = \"tensorflow\" }\n")
     with pytest.raises(LedgerError, match=r"forward\.\*.*exceeds the ceiling 1e-05"):
-        golden.load_ledger(path)
+        tolerances.load_ledger(path)
 
 
 @pytest.mark.parametrize("body, problem", [
@@ -83,14 +83,14 @@ def test_over_ceiling_golden_rule_is_rejected(tmp_path):
 ])
 def test_invalid_entries_are_rejected(tmp_path, body, problem):
     with pytest.raises(LedgerError, match=problem):
-        golden.load_ledger(_write(tmp_path, body))
+        tolerances.load_ledger(_write(tmp_path, body))
 
 
 def test_first_matching_golden_rule_wins(tmp_path):
     path = _write(tmp_path, "[golden]\n\"scan.x\" = { rtol = 0.0, class = \"exact\" }\n"
                             "\"scan.*\" = { rtol = 1e-6, class = \"numpy\" }\n"
                             "\"*\" = { rtol = 1e-5, class = \"tensorflow\" }\n")
-    ledger = golden.load_ledger(path)
+    ledger = tolerances.load_ledger(path)
     assert ledger.rule_for("scan.x").tol_class == "exact"
     assert ledger.rule_for("scan.y").tol_class == "numpy"
     assert ledger.rule_for("forward.y").tol_class == "tensorflow"
@@ -98,4 +98,4 @@ def test_first_matching_golden_rule_wins(tmp_path):
 
 def test_invalid_toml_is_a_ledger_error(tmp_path):
     with pytest.raises(LedgerError, match="not valid TOML"):
-        golden.load_ledger(_write(tmp_path, "[golden\n"))
+        tolerances.load_ledger(_write(tmp_path, "[golden\n"))

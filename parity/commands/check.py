@@ -1,0 +1,101 @@
+"""`check`: the PR gate. Replay every scenario x profile, check invariants and goldens, report."""
+from __future__ import annotations
+
+import datetime as _dt
+import pathlib
+import shlex
+import time
+
+from .. import golden as G
+from .. import jsonsafe
+from ..model_cache import ModelCache
+from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
+from ..report import ReplayResult, default_out_dir, summary_markdown, write_report
+from ..scenarios import all_replays
+from ..tolerances import Ledger, LedgerError
+from .common import (EXIT_FAIL, EXIT_OK, add_golden_dir_option, append_step_summary, faults_from_env,
+                     golden_dir)
+
+
+def golden_status(record: dict, directory: pathlib.Path, ledger: Ledger) -> tuple[str, list[str]]:
+    """('ok'|'changed'|'missing'|'error', detail lines) of a record against its golden."""
+    path = G.golden_path(directory, record)
+    if not path.exists():
+        return "missing", [f"{path.name} does not exist (run `{G.REGENERATE}`)"]
+    try:
+        bad = G.failures(G.compare_golden(G.load_golden(path), record, ledger))
+    except (G.GoldenError, LedgerError, jsonsafe.JsonSafeError) as exc:
+        return "error", [str(exc)]
+    if bad:
+        return "changed", [f"{r.key}: golden {G.fmt_value(r.expected)} vs now {G.fmt_value(r.actual)} "
+                           f"({r.verdict}, rel {G.fmt_rel(r.rel_change)}, tol {r.tolerance})" for r in bad]
+    return "ok", []
+
+
+def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, profiles=None,
+              out_dir=None, use_golden: bool = True, seed: int = 1, progress: bool = True,
+              faults: tuple[str, ...] = (), command: str = "python -m parity check",
+              models: ModelCache = DEFAULT_MODELS) -> tuple[int, list, pathlib.Path, float]:
+    """Replay scenarios x profiles, evaluate invariants (ledger of `golden_dir`) and goldens,
+    write the report. Returns (exit code, [ReplayResult], report directory, wall seconds)."""
+    t0 = time.perf_counter()
+    ledger = G.ledger_of(golden_dir)
+    pairs = all_replays(scenarios, profiles)
+    out = pathlib.Path(out_dir) if out_dir is not None else default_out_dir()
+    results = []
+    for scenario, profile in pairs:
+        t1 = time.perf_counter()
+        spec = ReplaySpec(scenario=scenario, profile=profile, tier=tier, seed=seed, faults=faults)
+        outcome = run_replay(spec, ledger, progress=progress, models=models)
+        res = ReplayResult(scenario, profile, tier, checks=list(outcome.checks),
+                           error=outcome.error, scalars=outcome.scalars())
+        if outcome.record is not None and outcome.record.get("values"):
+            tfile = out / "telemetry" / f"{scenario}__{profile}__{tier}.json"
+            jsonsafe.write_json(tfile, outcome.record)
+            res.telemetry_file = str(tfile.relative_to(out))
+            if use_golden and outcome.error is None:
+                res.golden, res.golden_detail = golden_status(outcome.record, golden_dir, ledger)
+        res.wall_s = time.perf_counter() - t1
+        results.append(res)
+    wall = time.perf_counter() - t0
+    meta = {"tier": tier, "seed": seed, "command": command, "golden_dir": str(golden_dir),
+            "goldens": use_golden,
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    write_report(out, results, meta=meta, wall_s=wall)
+    code = EXIT_FAIL if any(r.failed for r in results) else EXIT_OK
+    return code, results, out, wall
+
+
+def _cmd_check(args) -> int:
+    command = "python -m parity " + " ".join(shlex.quote(a) for a in (args._argv or ["check"]))
+    code, results, out, wall = run_check(
+        golden_dir=golden_dir(args), tier=args.tier, scenarios=args.scenario,
+        profiles=args.profile, out_dir=args.out, use_golden=not args.no_golden, seed=args.seed,
+        progress=not args.quiet, faults=faults_from_env(), command=command)
+    table = summary_markdown(results, wall_s=wall)
+    print(table, end="")
+    print(f"report: {out / 'report.md'}")
+    append_step_summary(f"## python -m parity check ({args.tier})\n\n{table}")
+    return code
+
+
+def register_check(sub) -> None:
+    p = sub.add_parser("check", help="the PR gate: replay every scenario x profile, check "
+                                     "invariants and goldens, write a report",
+                       description="Replay every scenario under both profiles (tiny tier, no "
+                                   "training), evaluate the invariants and compare with the "
+                                   "goldens under golden/; write report.md, report.json, PNGs "
+                                   "and the telemetry into --out; print the summary table (also "
+                                   "appended to $GITHUB_STEP_SUMMARY when set). Exit 0 when "
+                                   "everything holds, 1 when a check or golden fails, 2 on a "
+                                   "usage or input error.")
+    p.add_argument("--tier", default="tiny", choices=("tiny", "reduced", "full"),
+                   help="size tier (default tiny; goldens exist for tiny)")
+    p.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
+    p.add_argument("--profile", action="append", help="only this profile (repeatable)")
+    p.add_argument("--seed", type=int, default=1, help="seed (goldens are for seed 1)")
+    p.add_argument("--out", type=pathlib.Path, help="report directory (default reports/<UTC stamp>/)")
+    add_golden_dir_option(p)
+    p.add_argument("--no-golden", action="store_true", help="skip the golden comparison")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_check)

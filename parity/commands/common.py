@@ -1,0 +1,67 @@
+"""What several commands share: the environment, the golden directory, exit codes, options.
+
+This is the only place (with the other modules of `parity.commands`) that reads the process
+environment: PARITY_FAULT (test faults), PARITY_GOLDEN_DIR (the golden directory) and
+GITHUB_STEP_SUMMARY (where `check` appends its table in GitHub Actions).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+from collections.abc import Mapping
+
+from ..faults import ENV as FAULT_ENV
+from ..faults import parse_faults
+from ..golden import GoldenError, find_golden_dir, ledger_of
+from ..tolerances import Ledger
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+GOLDEN_DIR_ENV = "PARITY_GOLDEN_DIR"
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def add_golden_dir_option(p: argparse.ArgumentParser) -> None:
+    """--golden-dir: the folder of the goldens and the tolerance ledger."""
+    p.add_argument("--golden-dir", type=pathlib.Path,
+                   help=f"golden directory with tolerances.toml (default: ${GOLDEN_DIR_ENV}, else the "
+                        "first golden/ holding a tolerances.toml from the current directory upward)")
+
+
+def golden_dir(args: argparse.Namespace, environ: Mapping[str, str] = os.environ,
+               cwd: str | os.PathLike | None = None) -> pathlib.Path:
+    """The golden directory of a command: --golden-dir, else $PARITY_GOLDEN_DIR, else found from
+    the current directory upward. Raises GoldenError (exit 2) naming --golden-dir when none is
+    found or the given one has no tolerances.toml."""
+    given = getattr(args, "golden_dir", None) or environ.get(GOLDEN_DIR_ENV) or None
+    if given is not None:
+        path = pathlib.Path(given)
+        if not (path / "tolerances.toml").is_file():
+            raise GoldenError(path, "not a golden directory (no tolerances.toml in it); pass the "
+                                    "checkout's golden/ folder with --golden-dir")
+        return path
+    found = find_golden_dir(cwd if cwd is not None else pathlib.Path.cwd())
+    if found is None:
+        raise GoldenError(pathlib.Path.cwd(), "no golden/tolerances.toml here or in a folder above; "
+                                              f"pass --golden-dir DIR (or set {GOLDEN_DIR_ENV})")
+    return found
+
+
+def ledger(args: argparse.Namespace) -> Ledger:
+    """The tolerance ledger of the command's golden directory."""
+    return ledger_of(golden_dir(args))
+
+
+def faults_from_env(environ: Mapping[str, str] = os.environ) -> tuple[str, ...]:
+    """The test faults named in $PARITY_FAULT (empty when unset)."""
+    return parse_faults(environ.get(FAULT_ENV))
+
+
+def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) -> bool:
+    """Append `markdown` to $GITHUB_STEP_SUMMARY when that variable is set; True if written."""
+    target = environ.get(STEP_SUMMARY_ENV)
+    if not target:
+        return False
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    return True

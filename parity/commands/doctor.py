@@ -1,0 +1,40 @@
+"""`inspect FILE`: the dataset doctor (contract + scale diagnostics of a user's dataset)."""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from .. import jsonsafe
+from ..doctor import format_report, inspect_dataset
+from .common import EXIT_OK, EXIT_USAGE
+
+
+def _cmd_inspect(args) -> int:
+    report = inspect_dataset(args.file, nphotons=args.nphotons, gridsize=args.gridsize,
+                             out_dir=args.out)
+    if args.json:
+        print(jsonsafe.dumps(report), end="")
+    else:
+        print(format_report(report), end="")
+    if not report["contract"]["ok"]:
+        c = report["contract"]
+        print(f"error: data contract violated at key '{c['key']}': {c['problem']}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def register_doctor(sub) -> None:
+    p = sub.add_parser("inspect", help="dataset doctor: contract + scale diagnostics of an NPZ",
+                       description="Validate a dataset against the NPZ data contract and print "
+                                   "its scale diagnostics (no ground truth needed): E, g, s, "
+                                   "s_cf and s/s_cf, the implied object amplitude vs each "
+                                   "activation's ceiling, the canvas a grouping needs, NaN / "
+                                   "negative / all-zero pattern counts; PNGs of the mean "
+                                   "diffraction pattern and of the scan. Exit 2 when the file "
+                                   "violates the contract.")
+    p.add_argument("file", type=pathlib.Path, help="dataset NPZ (xcoords, ycoords, diff3d, probeGuess)")
+    p.add_argument("--nphotons", type=float, help="photons per pattern (default: metadata)")
+    p.add_argument("--gridsize", type=int, default=2, help="gridsize for the canvas estimate (default 2)")
+    p.add_argument("--out", type=pathlib.Path, help="directory for the PNGs (default reports/inspect-<stamp>/)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_cmd_inspect)

@@ -1,0 +1,223 @@
+"""A replay: a spec resolved once at the boundary, run through the stages, checked.
+
+`ReplaySpec` says what to replay (scenario, profile, tier, seed, grouping axis, training, test
+faults). `run_replay` resolves it once (config, scenario, profile, sizes) and runs the stages on
+the dataclass path and on the legacy-dict path (the ptycho.legacy bridge), then evaluates the
+invariants with the given tolerance ledger, the path equality and the legacy-dict freshness.
+`replay_all` gives the records behind goldens. The model cache is passed down, never global.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ptycho.config import TrainingConfig
+from ptycho.errors import StaleConfigError
+
+from .faults import validate_faults
+from .invariants import Check, check_legacy_fresh, check_legacy_path, evaluate, sort_checks
+from .model_cache import ModelCache
+from .profiles import apply_settings, get_profile
+from .records import CORE_STAGES, TRAIN_STAGES
+from .scenarios import all_replays, get_scenario, resolve_config, tier_size
+from .stages import STAGE_FUNCTIONS, StageState
+from .telemetry import Recorder
+from .tolerances import Ledger
+
+#: amplitude ceiling used by the `low_ceiling` fault (below every scenario's target)
+LOW_CEILING = 0.1
+#: grouping axes: each profile's own strategy, or one strategy held for both
+GROUPINGS = ("profile", "current", "legacy")
+#: the process's default model cache (the command layer and tests may pass their own)
+DEFAULT_MODELS = ModelCache()
+
+
+@dataclass(frozen=True)
+class ReplaySpec:
+    """What to replay. grouping: 'profile' | 'current' | 'legacy' (see `python -m parity replay
+    --help`); faults: test-fault names of parity.faults injected into this replay."""
+
+    scenario: str
+    profile: str
+    tier: str = "tiny"
+    seed: int = 1
+    grouping: str = "profile"
+    train: bool = False
+    faults: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "faults", validate_faults(self.faults))
+
+
+class StageError(RuntimeError):
+    """A stage raised; `stage` names it, `cause` is the original exception, `recorder` holds
+    the telemetry recorded before it."""
+
+    def __init__(self, stage: str, cause: BaseException, recorder: Recorder | None = None):
+        self.stage = stage
+        self.cause = cause
+        self.recorder = recorder
+        super().__init__(f"stage {stage}: {type(cause).__name__}: {cause}")
+
+
+def replay_config(spec: ReplaySpec) -> TrainingConfig:
+    """The dataclass-path config of a replay (plus the 'low_ceiling' fault, when injected)."""
+    config = resolve_config(spec.scenario, spec.profile, spec.tier, grouping=spec.grouping,
+                            seed=spec.seed)
+    if "low_ceiling" in spec.faults:
+        config = apply_settings(config, {"model.amp_activation": "scaled_sigmoid",
+                                         "model.amp_ceiling": LOW_CEILING})
+    return config
+
+
+def _meta(spec: ReplaySpec, config: TrainingConfig, path: str) -> dict[str, Any]:
+    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+    return {"scenario": spec.scenario, "profile": spec.profile, "tier": spec.tier,
+            "seed": spec.seed, "grouping": spec.grouping, "train": spec.train, "path": path,
+            "config_digest": digest, "faults": list(spec.faults)}
+
+
+def run_stages(spec: ReplaySpec, config: TrainingConfig, *, path: str = "dataclass",
+               progress: bool = False, stages: Iterable[str] | None = None,
+               models: ModelCache = DEFAULT_MODELS) -> Recorder:
+    """Run the stages of `spec` with `config`; return the Recorder.
+
+    stages: default CORE_STAGES (+ TRAIN_STAGES with spec.train). Raises StageError naming the
+    stage that failed; the partial telemetry is on `error.recorder`.
+    """
+    scenario = get_scenario(spec.scenario)
+    names = list(stages) if stages is not None else list(CORE_STAGES) + (
+        list(TRAIN_STAGES) if spec.train else [])
+    rec = Recorder(_meta(spec, config, path))
+    st = StageState(spec, scenario, get_profile(spec.profile), config,
+                    tier_size(spec.tier, scenario.gridsize), rec, models)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(names), desc=f"{spec.scenario}/{spec.profile} [{path}]",
+                   unit="stage", leave=False, disable=None)  # None: off when not a TTY
+    try:
+        for name in names:
+            if bar is not None:
+                bar.set_postfix_str(name)
+            try:
+                values = STAGE_FUNCTIONS[name](st)
+            except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
+                raise StageError(name, exc, rec) from exc
+            rec.record(name, values)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return rec
+
+
+@dataclass
+class ReplayOutcome:
+    """A replay's record (dataclass path), checks, and error (None when it ran through)."""
+
+    spec: ReplaySpec
+    record: dict[str, Any] | None
+    checks: list[Check]
+    error: str | None = None
+    legacy_record: dict[str, Any] | None = None
+
+    def scalars(self) -> dict[str, Any]:
+        """Headline scalars for reports: g, s/s_cf, implied amplitude and ceiling."""
+        v = (self.record or {}).get("values", {})
+        out = {}
+        for name, key in (("g", "normalize.g"), ("s_over_s_cf", "scale.s_over_s_cf"),
+                          ("implied_amplitude_max", "labels.implied_amplitude_max")):
+            if isinstance(v.get(key), (int, float)):
+                out[name] = v[key]
+        if "labels.activation" in v:
+            c = v.get("labels.activation_ceiling")
+            out["activation_ceiling"] = math.inf if c is None else c
+        return out
+
+
+def legacy_path_config(config: TrainingConfig, faults: tuple[str, ...] = ()) -> TrainingConfig:
+    """The legacy-dict path: write `config` into ptycho.legacy.cfg, check freshness, read back.
+
+    Raises StaleConfigError naming every stale key ('stale_key' fault: a legacy module
+    overwrites cfg['probe_scale'] after the bridge ran). The global dict is restored
+    afterwards, so a replay leaves no state behind.
+    """
+    from ptycho import legacy
+
+    saved = dict(legacy.cfg)
+    try:
+        legacy.update_legacy_dict(legacy.cfg, config)
+        if "stale_key" in faults:
+            legacy.cfg["probe_scale"] = float(legacy.cfg["probe_scale"]) * 2.0
+        legacy.require_fresh(legacy.cfg, config)
+        return legacy.config_from_legacy(legacy.cfg)
+    finally:
+        legacy.cfg.clear()
+        legacy.cfg.update(saved)
+
+
+def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, progress: bool = False,
+               models: ModelCache = DEFAULT_MODELS) -> ReplayOutcome:
+    """Replay `spec` on the dataclass path and (by default) the legacy-dict path; evaluate the
+    invariants (bounds from `ledger`), the path equality and the legacy-dict freshness. Never
+    raises for a stage failure or a stale key: they become `error` and failing checks. Config
+    errors (unknown scenario/profile/tier/fault) do raise (ConfigError).
+    """
+    config = replay_config(spec)
+    profile = get_profile(spec.profile)
+    checks: list[Check] = []
+    errors: list[str] = []
+    legacy_config = None
+    if legacy_path:
+        try:
+            legacy_config = legacy_path_config(config, spec.faults)
+            checks.append(check_legacy_fresh(None))
+        except StaleConfigError as exc:
+            checks.append(check_legacy_fresh(exc))
+            errors.append(f"config: {exc}")
+    record = None
+    try:
+        record = run_stages(spec, config, progress=progress, models=models).to_dict()
+    except StageError as exc:
+        record = exc.recorder.to_dict()
+        errors.append(str(exc))
+    checks.extend(evaluate(record, ledger, profile))
+    legacy_record = None
+    if legacy_config is not None:
+        try:
+            legacy_record = run_stages(spec, legacy_config, path="legacy_dict", progress=progress,
+                                       models=models).to_dict()
+        except StageError as exc:
+            legacy_record = exc.recorder.to_dict()
+        checks.append(check_legacy_path(record["values"], legacy_record["values"]))
+    elif legacy_path:
+        checks.append(check_legacy_path(None, None))
+    return ReplayOutcome(spec, record, sort_checks(checks), "; ".join(errors) or None,
+                         legacy_record)
+
+
+def replay_all(ledger: Ledger, *, tier: str = "tiny", scenarios=None, profiles=None, seed: int = 1,
+               legacy_path: bool = False, progress: bool = False, faults: tuple[str, ...] = (),
+               models: ModelCache = DEFAULT_MODELS) -> list[dict[str, Any]]:
+    """Telemetry records (dataclass path) of scenarios x profiles, for goldens.
+
+    Raises StageError when a replay cannot run through (a golden is never written from a
+    broken pipeline).
+    """
+    out = []
+    for scenario, profile in all_replays(scenarios, profiles):
+        spec = ReplaySpec(scenario=scenario, profile=profile, tier=tier, seed=seed, faults=faults)
+        if legacy_path:
+            outcome = run_replay(spec, ledger, progress=progress, models=models)
+            if outcome.error:
+                raise RuntimeError(f"{scenario}/{profile}: {outcome.error}")
+            out.append(outcome.record)
+        else:
+            out.append(run_stages(spec, replay_config(spec), progress=progress,
+                                  models=models).to_dict())
+    return out

@@ -1,0 +1,113 @@
+"""Replays: the legacy-dict path, test faults, the model cache, determinism, named failures."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from parity import faults
+from parity.records import TRAIN_STAGES, stage_of
+from parity.replay import (DEFAULT_MODELS, ReplaySpec, StageError, legacy_path_config, replay_all,
+                           replay_config, run_replay, run_stages)
+from parity.stages import STAGE_FUNCTIONS
+from parity.tolerances import load_ledger
+from parity.trace import first_divergence
+from ptycho import legacy
+from ptycho.errors import ConfigError, GroupingError, StaleConfigError
+from tests.conftest import LEDGER_PATH, ROOT, ledger_tolerance
+
+LEDGER = load_ledger(LEDGER_PATH)
+RTOL = ledger_tolerance("gap.attribution")
+
+
+def _record(scenario, profile, grouping="profile", **kw):
+    spec = ReplaySpec(scenario, profile, grouping=grouping, **kw)
+    return run_stages(spec, replay_config(spec)).to_dict()
+
+
+def test_legacy_dict_path_matches_and_leaves_no_state():
+    before = dict(legacy.cfg)
+    out = run_replay(ReplaySpec("gs1_ideal", "legacy"), LEDGER)
+    assert out.error is None
+    path = next(c for c in out.checks if c.name == "legacy_dict_path")
+    assert path.verdict == "pass"
+    assert first_divergence(out.record, out.legacy_record, attribution_rtol=RTOL).identical
+    assert out.legacy_record["meta"]["path"] == "legacy_dict"
+    assert legacy.cfg == before
+
+
+def test_stale_key_raises_naming_it():
+    before = dict(legacy.cfg)
+    with pytest.raises(StaleConfigError) as err:
+        legacy_path_config(replay_config(ReplaySpec("gs1_ideal", "current")), ("stale_key",))
+    assert set(err.value.stale) == {"probe_scale"}
+    assert legacy.cfg == before
+
+
+def test_cached_model_equals_a_fresh_build():
+    _record("gs1_ideal_1e4", "current")          # builds the model with other scales
+    cached = _record("gs1_ideal", "current")    # reuses it, weights reassigned
+    DEFAULT_MODELS.clear()
+    fresh = _record("gs1_ideal", "current")
+    assert first_divergence(cached, fresh, attribution_rtol=RTOL).identical
+    assert cached["values"] == fresh["values"]
+
+
+def test_same_seed_is_bit_identical_in_a_new_process(tmp_path):
+    out = tmp_path / "r.json"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop(faults.ENV, None)
+    proc = subprocess.run([sys.executable, "-m", "parity", "replay", "--scenario", "gs1_ideal",
+                           "--profile", "current", "--no-legacy-path", "--quiet", "--out", str(out)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    from parity import jsonsafe
+
+    other = jsonsafe.read_json(out)
+    here = json.loads(json.dumps(_record("gs1_ideal", "current")["values"]))
+    assert json.loads(json.dumps(other["values"])) == here
+    assert jsonsafe.dumps(other["values"]) == jsonsafe.dumps(_record("gs1_ideal", "current")["values"])
+
+
+def test_a_failing_stage_is_named(monkeypatch):
+    def broken(st):
+        raise GroupingError("gridsize", "too few points")
+
+    monkeypatch.setitem(STAGE_FUNCTIONS, "group", broken)
+    spec = ReplaySpec("gs1_ideal", "current")
+    with pytest.raises(StageError) as err:
+        run_stages(spec, replay_config(spec))
+    assert err.value.stage == "group" and isinstance(err.value.cause, GroupingError)
+    assert list(err.value.recorder.stages) == ["object", "probe", "scan", "simulate"]
+    out = run_replay(spec, LEDGER)
+    assert out.error.startswith("stage group: GroupingError")
+
+
+def test_replay_all_for_goldens():
+    recs = replay_all(LEDGER, scenarios=["gs1_custom"], profiles=["legacy", "current"])
+    assert [(r["meta"]["scenario"], r["meta"]["profile"]) for r in recs] == [
+        ("gs1_custom", "legacy"), ("gs1_custom", "current")]
+
+
+@pytest.mark.slow
+def test_replay_with_training_adds_the_training_stages():
+    out = run_replay(ReplaySpec("gs1_ideal", "legacy", train=True), LEDGER, legacy_path=False)
+    assert out.error is None
+    stages_seen = {stage_of(k) for k in out.record["values"]}
+    assert set(TRAIN_STAGES) <= stages_seen
+    verdicts = {c.name: c.verdict for c in out.checks}
+    assert "fail" not in verdicts.values()
+    assert verdicts["amplitude_ratio_trained"] in ("pass", "warn")
+    v = out.record["values"]
+    assert v["train.epochs"] == 2 and v["train.loss_last"] < v["train.loss_first"]
+    assert v["infer.predicted_amplitude_ratio"] == pytest.approx(v["normalize.g"], rel=1e-12)
+
+
+def test_unknown_fault_in_a_spec_is_a_config_error_naming_it():
+    with pytest.raises(ConfigError, match="faults.*bogus"):
+        ReplaySpec("gs1_ideal", "current", faults=("bogus",))
+    with pytest.raises(ConfigError, match="PARITY_FAULT.*bogus"):
+        faults.parse_faults("small_canvas, bogus")
+    assert faults.parse_faults(" small_canvas,stale_key ") == ("small_canvas", "stale_key")
+    assert faults.parse_faults(None) == () == faults.parse_faults("")

@@ -1,0 +1,93 @@
+"""The package layering: an acyclic import graph, ptycho never imports parity, and only the
+command layer reads the environment. Function-level imports count (they only hide a cycle)."""
+import ast
+import pathlib
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGES = ("ptycho", "parity")
+#: modules allowed to read os.environ: the command layer, and ptycho.tfload (it sets the
+#: TensorFlow variables before the one import of TensorFlow)
+ENV_READERS = ("parity.commands", "ptycho.tfload")
+
+
+def _modules(root: pathlib.Path) -> dict[str, pathlib.Path]:
+    out = {}
+    for pkg in PACKAGES:
+        for f in (root / pkg).rglob("*.py"):
+            name = ".".join(f.relative_to(root).with_suffix("").parts)
+            out[name.removesuffix(".__init__")] = f
+    return out
+
+
+def import_graph(root: pathlib.Path) -> dict[str, set[str]]:
+    """module -> the project modules it imports anywhere in its body."""
+    mods = _modules(root)
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for m, f in mods.items():
+        pkg = m if f.name == "__init__.py" else m.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    parts = pkg.split(".")
+                    mod = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+                else:
+                    mod = node.module or ""
+                targets = [mod] + [f"{mod}.{a.name}" for a in node.names]
+            else:
+                continue
+            edges[m] |= {t for t in targets if t in mods and t != m}
+    return edges
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(u: str) -> list[str] | None:
+        state[u] = 1
+        stack.append(u)
+        for v in sorted(edges[u]):
+            if state.get(v) == 1:
+                return stack[stack.index(v):] + [v]
+            if not state.get(v) and (found := visit(v)):
+                return found
+        stack.pop()
+        state[u] = 2
+        return None
+
+    for m in sorted(edges):
+        if not state.get(m) and (found := visit(m)):
+            return found
+    return None
+
+
+def test_import_graph_has_no_cycle():
+    assert find_cycle(import_graph(ROOT)) is None
+
+
+def test_cycle_finder_sees_a_function_level_cycle(tmp_path):
+    """Breaker: a function-level import that closes a loop is reported."""
+    for pkg in PACKAGES:
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "parity" / "a.py").write_text("from . import b\n")
+    (tmp_path / "parity" / "b.py").write_text("def f():\n    from .a import x\n")
+    assert find_cycle(import_graph(tmp_path)) == ["parity.a", "parity.b", "parity.a"]
+
+
+def test_ptycho_never_imports_parity():
+    edges = import_graph(ROOT)
+    assert {(m, t) for m, ts in edges.items() if m.startswith("ptycho") for t in ts
+            if t.startswith("parity")} == set()
+
+
+@pytest.mark.parametrize("name", sorted(m for m in _modules(ROOT) if not m.startswith(ENV_READERS)))
+def test_only_the_command_layer_reads_the_environment(name):
+    source = _modules(ROOT)[name].read_text()
+    assert "os.environ" not in source and "getenv" not in source, name
