@@ -12,6 +12,8 @@ Schema files in ``parity/schemas/`` describe the same contract for other codes.
 """
 from __future__ import annotations
 
+import importlib.resources
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -22,7 +24,10 @@ from .errors import ParityError
 
 TELEMETRY_SCHEMA = "parity-telemetry/1"
 GOLDEN_SCHEMA = "parity-golden/1"
+REPORT_SCHEMA = "parity-report/1"
 RECORD_SCHEMAS = (TELEMETRY_SCHEMA, GOLDEN_SCHEMA)
+#: every published document schema (JSON Schema files shipped in parity/schemas/)
+PUBLISHED_SCHEMAS = (TELEMETRY_SCHEMA, GOLDEN_SCHEMA, REPORT_SCHEMA)
 #: the fields naming a record: scenario, profile and tier (the golden file stem)
 HEADER_KEYS = ("scenario", "profile", "tier")
 
@@ -130,3 +135,12 @@ def first_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
         if type(va) is not type(vb) or va != vb:
             return key
     return None
+
+
+def json_schema(schema: str) -> dict[str, Any]:
+    """The JSON Schema document of a published schema id ('parity-telemetry/1',
+    'parity-golden/1', 'parity-report/1'), shipped as ``parity/schemas/<name>-<version>.schema.json``."""
+    if schema not in PUBLISHED_SCHEMAS:
+        raise RecordError("schema", f"unknown schema {schema!r} (published: {PUBLISHED_SCHEMAS})")
+    name = schema.replace("/", "-") + ".schema.json"
+    return json.loads(importlib.resources.files("parity").joinpath("schemas", name).read_text("utf-8"))

@@ -17,8 +17,8 @@ from ptycho import atomic
 
 from . import jsonsafe
 from .invariants import FAIL, PASS, WARN, Check, first_failure
+from .records import REPORT_SCHEMA
 
-REPORT_SCHEMA = "parity-report/1"
 
 
 @dataclass
