@@ -7,12 +7,42 @@
   ``parity_golden_dir``; a fork of the pipeline gates its own runs with the same machinery.
 
 syrupy is imported only when an extension is built, so loading the plugin costs nothing.
+
+The syrupy extension (syrupy >= 7, < 8, the tested major) overrides only what syrupy 7 offers
+for overriding, decided from its source (``syrupy/extensions/base.py``, ``single_file.py``) and
+README ("By overriding the provided AbstractSyrupyExtension you can implement varied custom
+behaviours"):
+
+- the serializer/comparator/reporter hooks `serialize`, `matches` and `diff_lines`, and the
+  location hooks `get_snapshot_name`, `get_file_basename`, `dirname`, `discovery_dirname`,
+  `matches_test_location` (public classmethods with docstrings, none marked final);
+- the storage hooks `read_snapshot_data_from_location`, `write_snapshot_collection`,
+  `read_snapshot_collection`, `delete_snapshots` and `discover_snapshots`: abstract or public
+  methods of `SnapshotCollectionStorage`, and the docstrings of the two methods syrupy marks
+  final (`read_snapshot`, `write_snapshot`: "This method is _final_, do not override. You can
+  override `read_snapshot_data_from_location` / `write_snapshot_collection` in a subclass to
+  change behaviour") name the first two as *the* hooks to override. (syrupy 4 spelled them
+  with a leading underscore; in 7 they are public.) `get_supported_dataclass` (public) says
+  the data is text; the private ``_write_mode`` is not used.
+
+Goldens are ``<golden dir>/<scenario>__<profile>__<tier>.json``: the file basename is the
+name given to the assertion (``snapshot(name=golden_stem(record))``), while the snapshot name
+syrupy reports keeps the test's name (so syrupy can relate it to the test). Writing (with
+``--snapshot-update``) keeps every stored value within tolerance (`parity.golden.merge_golden`),
+exactly as `python -m parity golden update` does, so one moved value is a one-value diff.
+
+Unused-snapshot detection stays off for goldens (`discover_snapshots` reports none, and
+`delete_snapshots` never deletes): a golden is shared by several tests and the CLI, and
+whether it is an orphan is a property of the scenario registry, not of which tests a pytest
+run selected. Orphans are found by ``python -m parity check`` and removed by
+``python -m parity golden prune``.
 """
 from __future__ import annotations
 
 import functools
 import os
 import pathlib
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -21,27 +51,33 @@ import pytest
 from ptycho import atomic
 
 from . import jsonsafe
-from .golden import (GOLDEN_DIR_NAME, REGENERATE, GoldenError, KeyResult, compare_golden, failures,
-                     find_golden_dir, golden_stem, ledger_of, make_golden, parse_golden, provenance,
-                     results_table)
-from .records import coerce_record
+from .golden import (GOLDEN_DIR_NAME, GoldenError, KeyResult, compare_golden, display_path, failures,
+                     find_golden_dir, golden_stem, ledger_of, make_golden, merge_golden, parse_golden,
+                     provenance, regenerate_hint, results_table)
+from .records import coerce_record, header_of
 from .tolerances import LEDGER_NAME, Ledger, load_ledger
+
+_BAD_NAME_CHARS = '/\\:*?"<>|'
 
 
 def _build_extension_class() -> type:
-    from syrupy.data import SnapshotCollections
-    from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+    from syrupy.data import Snapshot, SnapshotCollection, SnapshotCollections
+    from syrupy.extensions.single_file import SingleFileSnapshotExtension
 
     class GoldenExtension(SingleFileSnapshotExtension):
         """syrupy extension: goldens are ``<golden_dir>/<name>.json`` compared with ledger
         tolerances (not string equality). Use with ``snapshot(name=golden_stem(record))``, or
-        through `assert_golden`. Unused goldens are never deleted by syrupy."""
+        through `assert_golden`. syrupy never reports goldens unused nor deletes them."""
 
         file_extension = "json"
-        _write_mode = WriteMode.TEXT
         golden_dir: pathlib.Path = pathlib.Path(GOLDEN_DIR_NAME)
         ledger_path: pathlib.Path = pathlib.Path(GOLDEN_DIR_NAME) / LEDGER_NAME
         regenerate_corrupt: bool = False
+
+        # -- serializer, comparator, reporter
+        @classmethod
+        def get_supported_dataclass(cls) -> type[str]:
+            return str
 
         def serialize(self, data: Any, **_: Any) -> str:
             return jsonsafe.dumps(make_golden(data, provenance(repo=self.golden_dir)))
@@ -57,16 +93,28 @@ def _build_extension_class() -> type:
         def diff_lines(self, serialized_data: Any, snapshot_data: Any):
             if not snapshot_data:
                 return
+            actual = parse_golden(str(serialized_data), "<serialized record>")
+            path = self.golden_dir / f"{golden_stem(actual)}.json"
             bad = failures(self._results(serialized_data, snapshot_data))
-            yield f"{len(bad)} golden value(s) outside tolerance:"
+            yield f"golden {display_path(path)}: {len(bad)} value(s) outside tolerance:"
             yield from results_table(bad).splitlines()
 
+        # -- locations: <golden_dir>/<name>.json
         @classmethod
-        def get_snapshot_name(cls, *, test_location: Any, index: Any = 0) -> str:
-            if not isinstance(index, str) or not index or any(c in index for c in '/\\:*?"<>|'):
+        def _stem(cls, index: Any) -> str:
+            if not isinstance(index, str) or not index or any(c in index for c in _BAD_NAME_CHARS):
                 raise GoldenError(cls.golden_dir, "a golden assertion needs snapshot(name=golden_stem(record)) "
                                   f"naming the file, got index {index!r}")
             return index
+
+        @classmethod
+        def get_snapshot_name(cls, *, test_location: Any, index: Any = 0) -> str:
+            cls._stem(index)
+            return super().get_snapshot_name(test_location=test_location, index=index)
+
+        @classmethod
+        def get_file_basename(cls, *, test_location: Any, index: Any) -> str:
+            return cls._stem(index)
 
         @classmethod
         def dirname(cls, *, test_location: Any) -> str:
@@ -76,9 +124,23 @@ def _build_extension_class() -> type:
         def discovery_dirname(cls, *, test_location: Any) -> str:
             return str(cls.golden_dir)
 
+        @classmethod
+        def matches_test_location(cls, *, test_location: Any, snapshot_location: str) -> bool:
+            return pathlib.Path(snapshot_location).parent.resolve() == cls.golden_dir.resolve()
+
+        # -- storage
         def discover_snapshots(self, *, test_location: Any, ignore_extensions: Any = None) -> Any:
-            # Goldens are shared by several tests and the CLI; never report them unused/delete them.
+            # Goldens are shared by several tests and the CLI: never report them unused.
             return SnapshotCollections()
+
+        def read_snapshot_collection(self, *, snapshot_location: str) -> Any:
+            collection = SnapshotCollection(location=snapshot_location)
+            collection.add(Snapshot(name=pathlib.Path(snapshot_location).stem))
+            return collection
+
+        def delete_snapshots(self, *, snapshot_location: str, snapshot_names: set[str]) -> None:
+            warnings.warn(f"parity: not deleting golden {snapshot_location}; orphan goldens are "
+                          "removed by `python -m parity golden prune`", stacklevel=1)
 
         def read_snapshot_data_from_location(self, *, snapshot_location: str, snapshot_name: str,
                                              session_id: str) -> str | None:
@@ -97,9 +159,17 @@ def _build_extension_class() -> type:
             return text
 
         @classmethod
-        def write_snapshot(cls, *, snapshot_location: str, snapshots: list, name_order: Any = None) -> None:
-            for data, _location, _index in snapshots:
-                atomic.write_text(snapshot_location, str(data))
+        def write_snapshot_collection(cls, *, snapshot_collection: Any, name_order: Any = None) -> None:
+            path = pathlib.Path(snapshot_collection.location)
+            for snapshot in snapshot_collection:
+                fresh = parse_golden(str(snapshot.data), "<serialized record>")
+                try:
+                    stored = parse_golden(path.read_text(encoding="utf-8"), path)
+                except (OSError, UnicodeDecodeError, GoldenError):
+                    data = fresh  # missing or corrupt: the fresh golden
+                else:
+                    data = merge_golden(stored, fresh, load_ledger(cls.ledger_path), fresh["provenance"])
+                atomic.write_text(path, jsonsafe.dumps(data))
 
     return GoldenExtension
 
@@ -124,13 +194,27 @@ def _extension_class() -> type:
     return _build_extension_class()
 
 
+def _registry_hint(header: dict, directory: pathlib.Path, node_id: str | None) -> str:
+    """The regeneration line of a failed golden assertion: pytest with the failing test's node
+    id, and the CLI command when the scenario and profile are this harness's own."""
+    from .profiles import PROFILES
+    from .scenarios import SCENARIOS
+
+    hint = regenerate_hint(header, directory, node_id=node_id)
+    if header["scenario"] in SCENARIOS and header["profile"] in PROFILES:
+        return hint
+    return f"regenerate on purpose: `python -m pytest --snapshot-update {node_id}`" if node_id else hint
+
+
 def assert_golden(snapshot: Any, record: Any, *, directory: str | os.PathLike,
                   ledger: str | os.PathLike | None = None) -> None:
     """Assert `record` matches its golden in `directory` through syrupy (`snapshot` is syrupy's
     fixture; the `golden` fixture of this plugin fills in the directory).
 
     Fails on a missing golden or a value outside tolerance; ``--snapshot-update`` (re)writes
-    it, replacing a corrupt one. Without update, a corrupt/foreign golden fails with GoldenError.
+    it (keeping the stored values within tolerance), replacing a corrupt one. Without update, a
+    corrupt/foreign golden fails with GoldenError. Every failure names the golden file and the
+    regeneration commands.
     """
     __tracebackhide__ = True
     rec = coerce_record(record)
@@ -140,10 +224,11 @@ def assert_golden(snapshot: Any, record: Any, *, directory: str | os.PathLike,
     if not assertion(name=golden_stem(rec)) == rec:
         lines = assertion.get_assert_diff()
         path = ext.golden_dir / f"{golden_stem(rec)}.json"
+        location = getattr(snapshot, "test_location", None)
+        hint = _registry_hint(header_of(rec), ext.golden_dir, getattr(location, "nodeid", None))
         if not path.exists():
-            lines = [f"golden {path} is missing: generate it with `pytest --snapshot-update` or "
-                     f"`{REGENERATE}`", *lines]
-        raise AssertionError("\n".join(lines))
+            lines = [f"golden {display_path(path)} is missing", *lines]
+        raise AssertionError("\n".join([*lines, hint]))
 
 
 # --------------------------------------------------------------------------- pytest plugin

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from parity import golden, tolerances
+from parity import golden, jsonsafe, tolerances
 from parity.golden import GoldenError
 from tests.conftest import LEDGER_PATH
 from tests.parity.test_records import make_record
@@ -159,3 +159,126 @@ def test_update_goldens_table_and_no_churn(tmp_path):
     path.write_text("{truncated")
     fourth = golden.update_goldens([moved], tmp_path, ledger=LEDGER, command="test")
     assert fourth[0].status == "replaced-corrupt" and golden.load_golden(path)["values"]["scale.s"] == 520.0
+
+
+def _moved_within(rec, factor=0.1):
+    """`rec` with every nonzero finite float moved by `factor` x its rule's rtol (within)."""
+    values = dict(rec["values"])
+    for key, v in values.items():
+        if isinstance(v, float) and math.isfinite(v) and v != 0.0:
+            values[key] = v * (1 + factor * _rule(key).rtol)
+    return {**rec, "values": values}
+
+
+def _changed_lines(before: str, after: str) -> list[str]:
+    import difflib
+    return [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+            if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def test_update_keeps_values_within_tolerance_so_one_change_is_one_line(tmp_path):
+    path = golden.update_goldens([make_record()], tmp_path, ledger=LEDGER, command="first")[0].path
+    before = path.read_text()
+    fresh = _moved_within(make_record())
+    fresh["values"]["scale.s"] = 520.0  # the one value beyond tolerance
+    moved_within = sum(1 for k in fresh["values"] if fresh["values"][k] != make_record()["values"][k]) - 1
+    assert moved_within >= 5
+    up = golden.update_goldens([fresh], tmp_path, ledger=LEDGER, command="second")[0]
+    assert up.status == "updated" and up.written
+    stored = golden.load_golden(path)["values"]
+    assert jsonsafe.dumps(stored) == jsonsafe.dumps(make_record(**{"scale.s": 520.0})["values"])
+    changed = _changed_lines(before, path.read_text())
+    provenance = ('"command"', '"date_utc"', '"git_commit"', '"git_dirty"')
+    assert [line for line in changed if not any(k in line for k in provenance)] == \
+        ['-    "scale.s": 260.0,', '+    "scale.s": 520.0,']
+
+
+def test_update_adds_and_removes_keys_and_keeps_the_rest(tmp_path):
+    path = golden.update_goldens([make_record()], tmp_path, ledger=LEDGER, command="t")[0].path
+    fresh = _moved_within(make_record())
+    del fresh["values"]["scale.g"]
+    fresh["values"]["scale.new_key"] = 1.5
+    up = golden.update_goldens([fresh], tmp_path, ledger=LEDGER, command="t")[0]
+    stored = golden.load_golden(path)["values"]
+    assert "scale.g" not in stored and stored["scale.new_key"] == 1.5
+    assert stored["scale.s"] == 260.0 and stored["simulate.s_sim"] == 1234.5678  # kept, not 1e-7 moved
+    assert golden.update_counts([up]) | {"max_rel": 0} == {
+        "beyond": 0, "added": 1, "removed": 1, "within": 16, "max_rel": 0, "files": 1,
+        "written": 1, "new": 0, "corrupt": 0}
+
+
+def test_force_rewrites_every_fresh_value(tmp_path):
+    path = golden.update_goldens([make_record()], tmp_path, ledger=LEDGER, command="t")[0].path
+    fresh = _moved_within(make_record())
+    up = golden.update_goldens([fresh], tmp_path, ledger=LEDGER, command="t", force=True)[0]
+    assert up.status == "updated" and up.forced
+    assert golden.load_golden(path)["values"]["scale.s"] == fresh["values"]["scale.s"] != 260.0
+    assert "| in file |" in golden.update_table([up]) and "| within | new |" in golden.update_table([up])
+
+
+def test_dry_run_writes_nothing(tmp_path):
+    rec = make_record()
+    new = golden.update_goldens([rec], tmp_path, ledger=LEDGER, command="t", dry_run=True)
+    assert new[0].status == "new" and new[0].written and not new[0].path.exists()
+    path = golden.update_goldens([rec], tmp_path, ledger=LEDGER, command="t")[0].path
+    before = path.read_text()
+    moved = golden.update_goldens([make_record(**{"scale.s": 520.0})], tmp_path, ledger=LEDGER,
+                                  command="t", dry_run=True)
+    assert moved[0].status == "updated" and path.read_text() == before
+    table = golden.update_table(moved, dry_run=True)
+    assert "updated (dry run)" in table
+    assert table.splitlines()[-1].endswith("1 of 1 golden files would be written (dry run, nothing written)")
+
+
+def test_update_table_sorts_beyond_first_and_ends_with_summary(tmp_path):
+    a = golden.update_goldens([make_record()], tmp_path, ledger=LEDGER, command="t")[0].path
+    golden.update_goldens([make_record(profile="legacy")], tmp_path, ledger=LEDGER, command="t")
+    within = _moved_within(make_record(), factor=0.5)
+    beyond = _moved_within(make_record(profile="legacy"), factor=0.1)
+    beyond["values"]["labels.mean"] = 25.0
+    ups = golden.update_goldens([within, beyond], tmp_path, ledger=LEDGER, command="t")
+    assert [u.status for u in ups] == ["unchanged", "updated"]
+    table = golden.update_table(ups)
+    lines = table.splitlines()
+    files = [line for line in lines if line.startswith("| gs1_ideal__") and line.count("|") == 7]
+    assert files[0].startswith("| gs1_ideal__legacy__tiny.json | updated | 1 | 0 | 0 |")
+    rows = [line for line in lines if line.count("|") == 9 and line.startswith("| gs1_ideal__")]
+    assert "`labels.mean` | 12.5 | 25 |" in rows[0] and "| beyond | new |" in rows[0]
+    assert all("| within | stored |" in r for r in rows[1:])
+    rels = [float(r.split("|")[5]) for r in rows[1:]]
+    assert rels == sorted(rels, reverse=True)
+    c = golden.update_counts(ups)
+    assert lines[-1] == (f"1 beyond, 0 added, 0 removed; {c['within']} within, max rel "
+                         f"{c['max_rel']:.2g}; 1 of 2 golden files written")
+    assert c["within"] == 2 * len(make_record()["values"]) - 1
+    assert a.read_text() == golden.write_golden(tmp_path / "x" / a.name, make_record(),
+                                                golden.load_golden(a)["provenance"]).read_text()
+
+
+def test_orphan_goldens_are_files_no_expected_stem_names(tmp_path):
+    for name in ("a__current__tiny.json", "b__legacy__tiny.json", "old__current__tiny.json",
+                 "notes.json", "x__y.json"):
+        (tmp_path / name).write_text("{}")
+    (tmp_path / "dir__x__y.json").mkdir()
+    assert golden.golden_files(tmp_path) == [tmp_path / n for n in
+                                             ("a__current__tiny.json", "b__legacy__tiny.json",
+                                              "old__current__tiny.json")]
+    assert golden.orphan_goldens(tmp_path, {"a__current__tiny", "b__legacy__tiny"}) == \
+        [tmp_path / "old__current__tiny.json"]
+
+
+def test_regeneration_hint_is_the_exact_command(tmp_path, monkeypatch):
+    from tests.conftest import GOLDEN_DIR, ROOT
+    monkeypatch.chdir(ROOT)
+    rec = make_record()
+    assert golden.regenerate_command(rec, GOLDEN_DIR) == \
+        "python -m parity golden update --scenario gs1_ideal --profile current"
+    assert golden.regenerate_hint(rec, GOLDEN_DIR) == (
+        "regenerate on purpose: `python -m parity golden update --scenario gs1_ideal --profile current` "
+        "(or `python -m pytest --snapshot-update "
+        "'tests/parity/test_golden_snapshots.py::test_tiny_golden[gs1_ideal-current]'`)")
+    other = tmp_path / "g"
+    assert golden.regenerate_hint(make_record(tier="reduced"), other) == (
+        "regenerate on purpose: `python -m parity golden update --scenario gs1_ideal --profile current "
+        f"--tier reduced --golden-dir {other}`")
+    assert "--snapshot-update x.py::t" in golden.regenerate_hint(rec, other, node_id="x.py::t")

@@ -79,3 +79,52 @@ def test_syrupy_foreign_schema_fails_naming_file(inner):
     result = inner(make_record())
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*GoldenError*gs1_ideal__current__tiny.json*foreign schema*"])
+
+
+def test_syrupy_failure_names_the_file_and_the_regeneration_commands(inner):
+    rec = make_record()
+    missing = inner(rec)
+    missing.stdout.fnmatch_lines(["*golden golden/gs1_ideal__current__tiny.json is missing*",
+                                  "*python -m pytest --snapshot-update test_inner.py::test_record_matches_golden*"])
+    inner(rec, "--snapshot-update").assert_outcomes(passed=1)
+    changed = inner(make_record(**{"scale.s": 520.0}))
+    changed.assert_outcomes(failed=1)
+    changed.stdout.fnmatch_lines([
+        "*golden golden/gs1_ideal__current__tiny.json: 1 value(s) outside tolerance*",
+        "*regenerate on purpose: `python -m parity golden update --scenario gs1_ideal --profile current` "
+        "(or `python -m pytest --snapshot-update test_inner.py::test_record_matches_golden`)*"])
+    inner.golden.write_text("{oops")
+    corrupt = inner(rec)
+    corrupt.stdout.fnmatch_lines(["*GoldenError*gs1_ideal__current__tiny.json*corrupt*",
+                                  "*regenerate on purpose:*--snapshot-update*"])
+
+
+def test_syrupy_update_keeps_values_within_tolerance_and_warns_nothing(inner):
+    rec = make_record()
+    inner(rec, "--snapshot-update").assert_outcomes(passed=1)
+    before = golden.load_golden(inner.golden)
+    rtol = _rule("simulate.s_sim").rtol
+    moved = make_record(**{"simulate.s_sim": 1234.5678 * (1 + 0.5 * rtol), "scale.s": 520.0})
+    result = inner(moved, "--snapshot-update", "-W", "error")
+    result.assert_outcomes(passed=1)
+    assert "Can not relate" not in result.stdout.str() and "warning" not in result.stdout.str().lower()
+    after = golden.load_golden(inner.golden)
+    assert after["values"]["scale.s"] == 520.0                      # beyond: the new value
+    assert after["values"]["simulate.s_sim"] == 1234.5678          # within: the stored value kept
+    assert after["provenance"]["date_utc"] >= before["provenance"]["date_utc"]
+    assert (inner.golden.parent / "unrelated__legacy__tiny.json").exists()
+    inner(moved).assert_outcomes(passed=1)
+
+
+def test_syrupy_extension_overrides_no_final_or_private_hook():
+    """syrupy documents read_snapshot and write_snapshot as final; private names are not API."""
+    from syrupy.extensions.single_file import SingleFileSnapshotExtension
+
+    from parity.testing import golden_extension
+    ext = golden_extension("golden")
+    own = {name for klass in ext.__mro__ if klass.__module__ == "parity.testing" for name in vars(klass)}
+    assert not own & {"read_snapshot", "write_snapshot"}
+    private = {n for n in own if n.startswith("_") and not n.startswith("__") and n != "_abc_impl"}
+    assert not {n for n in private if hasattr(SingleFileSnapshotExtension, n)}  # e.g. _write_mode
+    hooks = {n for n in own if not n.startswith("_")} - {"golden_dir", "ledger_path", "regenerate_corrupt"}
+    assert all(hasattr(SingleFileSnapshotExtension, n) for n in hooks), hooks - set(dir(SingleFileSnapshotExtension))
