@@ -24,6 +24,10 @@ from ptycho.scaling import closed_form_scale
 from .conftest import sizes
 from .roofline import keras_model_flops, tf_environment, tf_matmul_reference, tf_sync, xla_enabled
 
+#: pytest-benchmark group: one table per concern in the report
+#: (model: PINN forward/training steps vs the float32 matmul roofline)
+pytestmark = pytest.mark.benchmark(group="model")
+
 #: (N, gridsize, batch, n_filters_scale); the smoke case is a tiny gridsize-2 model
 MODEL_CASES = sizes(
     (16, 2, 2, 1),

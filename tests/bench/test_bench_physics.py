@@ -21,6 +21,10 @@ from ptycho.probe import ideal_probe, normalize_probe
 from .conftest import sizes
 from .roofline import tf_environment, tf_sync, usable_cores, xla_enabled
 
+#: pytest-benchmark group: one table per concern in the report
+#: (physics: TF illuminate + diffract vs the scipy.fft.fft2 roofline)
+pytestmark = pytest.mark.benchmark(group="physics")
+
 PHYSICS_SHAPES = sizes((8, 16, 16), **{"1024x64x64": (1024, 64, 64)})
 ROUNDS = 15
 ROOFLINE = "scipy.fft.fft2"

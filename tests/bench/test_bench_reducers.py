@@ -28,6 +28,10 @@ from ptycho import scaling
 from .conftest import sizes
 from .roofline import GiB, MiB, environment_info, tf_environment, tf_sync, xla_enabled
 
+#: pytest-benchmark group: one table per concern in the report
+#: (reducers: energy reducers (ours, naive, TF, telemetry) vs the np.sum roofline)
+pytestmark = pytest.mark.benchmark(group="reducers")
+
 N, C = 64, 4
 PATTERN_BYTES = N * N * C * 4
 #: (label, bytes); the smoke size spans several reducer chunks

@@ -84,3 +84,15 @@ def test_peak_memory_sees_a_temporary_allocation():
 def test_versions_names_the_stack():
     v = versions()
     assert {"python", "numpy"} <= set(v)
+
+
+def test_every_benchmark_module_has_its_own_group():
+    """One pytest-benchmark group per concern: the report is one table per group."""
+    from . import test_bench_model, test_bench_physics, test_bench_reducers
+
+    groups = {m.__name__.rsplit(".", 1)[-1]: m.pytestmark.kwargs["group"]
+              for m in (test_bench_reducers, test_bench_physics, test_bench_model)}
+    assert groups == {"test_bench_reducers": "reducers", "test_bench_physics": "physics",
+                      "test_bench_model": "model"}
+    assert all(m.pytestmark.name == "benchmark"
+               for m in (test_bench_reducers, test_bench_physics, test_bench_model))
