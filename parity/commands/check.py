@@ -15,21 +15,38 @@ from ..scenarios import all_replays
 from ..tolerances import Ledger, LedgerError
 from .common import (EXIT_FAIL, EXIT_OK, add_golden_dir_option, append_step_summary, faults_from_env,
                      golden_dir)
+from .golden import orphan_line, orphans_of
 
 
 def golden_status(record: dict, directory: pathlib.Path, ledger: Ledger) -> tuple[str, list[str]]:
-    """('ok'|'changed'|'missing'|'error', detail lines) of a record against its golden."""
+    """('ok'|'changed'|'missing'|'error', detail lines) of a record against its golden. A
+    failure's first line names the golden file, its second the regeneration command."""
     path = G.golden_path(directory, record)
+    shown, hint = G.display_path(path), G.regenerate_hint(record, directory)
     if not path.exists():
-        return "missing", [f"{path.name} does not exist (run `{G.REGENERATE}`)"]
+        return "missing", [f"{shown} does not exist", hint]
     try:
         bad = G.failures(G.compare_golden(G.load_golden(path), record, ledger))
     except (G.GoldenError, LedgerError, jsonsafe.JsonSafeError) as exc:
-        return "error", [str(exc)]
+        return "error", [str(exc), hint]
     if bad:
-        return "changed", [f"{r.key}: golden {G.fmt_value(r.expected)} vs now {G.fmt_value(r.actual)} "
-                           f"({r.verdict}, rel {G.fmt_rel(r.rel_change)}, tol {r.tolerance})" for r in bad]
+        keys = ", ".join(r.key for r in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        return "changed", [f"{shown}: {keys} outside tolerance", hint,
+                           *(f"{r.key}: golden {G.fmt_value(r.expected)} vs now {G.fmt_value(r.actual)} "
+                             f"({r.verdict}, rel {G.fmt_rel(r.rel_change)}, tol {r.tolerance})" for r in bad)]
     return "ok", []
+
+
+def orphan_results(directory: pathlib.Path, orphans: list[pathlib.Path]) -> list[ReplayResult]:
+    """One failed result per orphan golden of `directory` (golden 'orphan', the error naming
+    the file and `golden prune`): a golden no scenario x profile x tier writes fails the check."""
+    out = []
+    for path in orphans:
+        scenario, profile, tier = (path.stem.split("__", 2) + ["", ""])[:3]
+        line = orphan_line(path, directory)
+        out.append(ReplayResult(scenario, profile, tier, golden="orphan", golden_detail=[line],
+                                error=line))
+    return out
 
 
 def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, profiles=None,
@@ -57,9 +74,12 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
                 res.golden, res.golden_detail = golden_status(outcome.record, golden_dir, ledger)
         res.wall_s = time.perf_counter() - t1
         results.append(res)
+    orphans = orphans_of(golden_dir) if use_golden else []
+    results.extend(orphan_results(golden_dir, orphans))
     wall = time.perf_counter() - t0
     meta = {"tier": tier, "seed": seed, "command": command, "golden_dir": str(golden_dir),
             "goldens": use_golden,
+            "orphan_goldens": [G.display_path(p) for p in orphans],
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     write_report(out, results, meta=meta, wall_s=wall)
     code = EXIT_FAIL if any(r.failed for r in results) else EXIT_OK
@@ -72,11 +92,21 @@ def _cmd_check(args) -> int:
         golden_dir=golden_dir(args), tier=args.tier, scenarios=args.scenario,
         profiles=args.profile, out_dir=args.out, use_golden=not args.no_golden, seed=args.seed,
         progress=not args.quiet, faults=faults_from_env(), command=command)
-    table = summary_markdown(results, wall_s=wall)
+    table = summary_markdown(results, wall_s=wall) + golden_failures_markdown(results)
     print(table, end="")
     print(f"report: {out / 'report.md'}")
     append_step_summary(f"## python -m parity check ({args.tier})\n\n{table}")
     return code
+
+
+def golden_failures_markdown(results) -> str:
+    """The golden failures of a check, one item each naming the file and the way to fix it
+    ("" when there is none)."""
+    bad = [r for r in results if r.golden in ("changed", "missing", "error", "orphan")]
+    if not bad:
+        return ""
+    items = ["- " + "; ".join(r.golden_detail[:2]) for r in bad]
+    return "\ngolden failures:\n\n" + "\n".join(items) + "\n\n"
 
 
 def register_check(sub) -> None:

@@ -203,3 +203,108 @@ def test_golden_cli_update_show_diff_exit_codes(tmp_path):
     (gdir / "gs1_ideal__current__tiny.json").write_text("{oops")
     corrupt = _golden_cli("diff", rec_path, "--dir", gdir)
     assert corrupt.returncode == 2 and "gs1_ideal__current__tiny.json" in corrupt.stderr
+
+
+def _golden_dir_with_ledger(tmp_path):
+    gdir = tmp_path / "golden"
+    gdir.mkdir()
+    shutil.copy(LEDGER_PATH, gdir / LEDGER_PATH.name)
+    return gdir
+
+
+def test_golden_update_dry_run_review_table_and_summary(tmp_path, capsys):
+    rec_path = jsonsafe.write_json(tmp_path / "rec.json", make_record())
+    gdir = _golden_dir_with_ledger(tmp_path)
+    assert main(["golden", "update", str(rec_path), "--golden-dir", str(gdir), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "| gs1_ideal__current__tiny.json | new (dry run) |" in out and not list(gdir.glob("*.json"))
+    assert main(["golden", "update", str(rec_path), "--golden-dir", str(gdir)]) == 0
+    golden_file = gdir / "gs1_ideal__current__tiny.json"
+    before = golden_file.read_text()
+    jsonsafe.write_json(rec_path, make_record(**{"scale.s": 520.0}))
+    capsys.readouterr()
+    assert main(["golden", "update", str(rec_path), "--golden-dir", str(gdir), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert golden_file.read_text() == before
+    assert out[-1].startswith("1 beyond, 0 added, 0 removed; 16 within, max rel 0; 1 of 1 golden files "
+                              "would be written")
+    assert main(["golden", "update", str(rec_path), "--golden-dir", str(gdir)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("1 of 1 golden files written")
+    assert '"scale.s": 520.0' in golden_file.read_text()
+
+
+def test_golden_diff_names_the_file_and_the_regeneration_command(tmp_path, capsys):
+    rec_path = jsonsafe.write_json(tmp_path / "rec.json", make_record())
+    gdir = _golden_dir_with_ledger(tmp_path)
+    cmd = (f"python -m parity golden update --scenario gs1_ideal --profile current "
+           f"--golden-dir {gdir}")
+    assert main(["golden", "diff", str(rec_path), "--golden-dir", str(gdir)]) == 1
+    out = capsys.readouterr().out
+    assert f"FAIL {gdir / 'gs1_ideal__current__tiny.json'}: missing golden" in out and cmd in out
+    main(["golden", "update", str(rec_path), "--golden-dir", str(gdir)])
+    jsonsafe.write_json(rec_path, make_record(**{"scale.g": 0.3}))
+    capsys.readouterr()
+    assert main(["golden", "diff", str(rec_path), "--golden-dir", str(gdir)]) == 1
+    out = capsys.readouterr().out
+    assert "gs1_ideal__current__tiny.json: 1 value(s) outside tolerance" in out and f"`{cmd}`" in out
+    (gdir / "gs1_ideal__current__tiny.json").write_text("{oops")
+    assert main(["golden", "diff", str(rec_path), "--golden-dir", str(gdir)]) == 2
+    err = capsys.readouterr().err
+    assert "gs1_ideal__current__tiny.json: corrupt" in err and cmd in err
+
+
+def test_golden_prune_lists_then_removes_only_orphans(tmp_path, capsys, monkeypatch):
+    gdir = _golden_dir_with_ledger(tmp_path)
+    keep = jsonsafe.write_json(gdir / "gs1_ideal__current__tiny.json", {"any": 1})
+    keep_reduced = jsonsafe.write_json(gdir / "gs2_custom__legacy__reduced.json", {"any": 1})
+    orphan = jsonsafe.write_json(gdir / "gs3_retired__current__tiny.json", {"any": 1})
+    other = jsonsafe.write_json(gdir / "notes.json", {"any": 1})
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    for flags in (["--dry-run"], []):
+        assert main(["golden", "prune", "--golden-dir", str(gdir), *flags]) == 1
+        out = capsys.readouterr().out
+        assert f"- {orphan}" in out and "nothing removed" in out and orphan.exists()
+    assert main(["golden", "prune", "--golden-dir", str(gdir), "--dry-run", "--yes"]) == 2
+    capsys.readouterr()
+    assert main(["golden", "prune", "--golden-dir", str(gdir), "--yes"]) == 0
+    assert "removed 1 file(s)" in capsys.readouterr().out
+    assert not orphan.exists() and keep.exists() and keep_reduced.exists() and other.exists()
+    assert main(["golden", "prune", "--golden-dir", str(gdir)]) == 0
+    assert "no orphan goldens" in capsys.readouterr().out
+
+
+def test_check_fails_on_an_orphan_golden_naming_it(tmp_path, capsys):
+    gdir = tmp_path / "golden"
+    shutil.copytree(GOLDEN_DIR, gdir)
+    orphan = gdir / "gs3_retired__current__tiny.json"
+    shutil.copy(gdir / "gs1_ideal__current__tiny.json", orphan)
+    out = tmp_path / "r"
+    code = main(["check", "--scenario", "gs1_ideal", "--profile", "current", "--quiet",
+                 "--golden-dir", str(gdir), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "| gs1_ideal | current | ok |" in printed and "| gs3_retired | current | FAIL |" in printed
+    assert (f"- orphan golden {orphan}: no scenario x profile x tier of the registry writes it; "
+            f"remove it with `python -m parity golden prune --golden-dir {gdir} --yes`") in printed
+    doc = json.loads((out / "report.json").read_text())
+    assert doc["ok"] is False and doc["meta"]["orphan_goldens"] == [str(orphan)]
+    assert str(orphan) in (out / "report.md").read_text()
+    assert main(["check", "--scenario", "gs1_ideal", "--profile", "current", "--quiet", "--no-golden",
+                 "--golden-dir", str(gdir), "--out", str(out)]) == 0
+
+
+def test_check_golden_failure_names_file_and_command(tmp_path, capsys):
+    gdir = tmp_path / "golden"
+    shutil.copytree(GOLDEN_DIR, gdir)
+    path = gdir / "gs1_ideal__current__tiny.json"
+    doc = jsonsafe.read_json(path)
+    doc["values"]["scale.s"] *= 2
+    jsonsafe.write_json(path, doc)
+    code = main(["check", "--scenario", "gs1_ideal", "--profile", "current", "--quiet",
+                 "--golden-dir", str(gdir), "--out", str(tmp_path / "r")])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert (f"- {path}: scale.s outside tolerance; regenerate on purpose: `python -m parity golden "
+            f"update --scenario gs1_ideal --profile current --golden-dir {gdir}`") in printed
+    replay = json.loads((tmp_path / "r" / "report.json").read_text())["replays"][0]
+    assert replay["golden"] == "changed" and str(path) in replay["golden_detail"][0]
