@@ -1,4 +1,5 @@
-"""The ratio table of a pytest-benchmark run (`python -m parity bench-report BENCH.json`).
+"""The ratio table of a pytest-benchmark run (`python -m parity bench-report BENCH.json`),
+and the comparison of the ratios of two runs (`bench-report BASE.json NEW.json`).
 
 The benchmarks in `tests/bench/` (DESIGN §9) time a reference ("roofline") in the same run and
 store, in each benchmark's `extra_info`, a list of rows
@@ -14,6 +15,14 @@ benchmark of a slow reference implementation (e.g. the naive float64 reducer) ma
 pairs it with the benchmark of the same case whose `extra_info["impl"] == "ours"` and adds a
 row from the two medians. Goals are reported, never asserted by the benchmarks; `--strict`
 makes this command exit 1 when a goal is missed (exit 2 on unreadable input).
+
+Two runs (`python -m parity bench-report BASE.json NEW.json [--threshold 0.15]`): absolute
+times depend on the machine, the ratio to the roofline timed in the same run much less, so
+`compare_runs` matches the rows of two runs by metric and compares their ratios: a ratio that
+got worse by more than the threshold (default 15%) is a regression and the command exits 1.
+"Worse" follows the unit: time and MiB ratios are better lower, GFLOP/s ratios higher
+(`BETTER`, `worsening`). Rows without a ratio (no roofline) and metrics of one run only are
+listed, never gated.
 
 This module is also the row schema used by the benchmarks (`goal`, `make_row`,
 `check_extra_info`), so the tests and the report agree by construction.
@@ -260,4 +269,128 @@ def render_markdown(data: dict, rows: Iterable[dict] | None = None) -> str:
     missed = sum(1 for r in rows if r["met"] is False)
     out += ["", f"Goals met: {met}, missed: {missed}, rows without a goal: "
                 f"{sum(1 for r in rows if r['goal'] is None)}."]
+    return "\n".join(out) + "\n"
+
+
+# ----------------------------------------------------------------------------- two runs
+#: which way a ratio gets better, per unit: time and memory ratios lower, throughput higher
+BETTER = {"s": "lower", "MiB": "lower", "GFLOP/s": "higher"}
+DEFAULT_THRESHOLD = 0.15
+#: verdicts of a compared row, in the order the comparison table lists them
+VERDICTS = ("regressed", "improved", "same", "new", "removed", "no ratio")
+
+
+def check_threshold(threshold) -> float:
+    """A regression threshold: a finite fraction >= 0 (0.15 = 15%)."""
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        raise BenchReportError("--threshold", f"must be a number, got {threshold!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise BenchReportError("--threshold", f"must be a finite fraction >= 0 (0.15 = 15%), got {threshold!r}")
+    return value
+
+
+def worsening(base: float, new: float, unit: str) -> float:
+    """How much worse the ratio got, as a fraction of the base ratio: (new - base) / base when
+    lower is better (unit s or MiB), (base - new) / base when higher is better (GFLOP/s).
+    Negative when it got better."""
+    change = (new - base) / base
+    return change if BETTER[unit] == "lower" else -change
+
+
+def _usable(ratio) -> bool:
+    return ratio is not None and math.isfinite(float(ratio)) and float(ratio) > 0
+
+
+def _keyed(rows: Iterable[dict]) -> dict[str, dict]:
+    """Rows by metric name (a repeated name gets ' #2', ' #3', ... in file order)."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        key, n = row["metric"], 1
+        while key in out:
+            n += 1
+            key = f"{row['metric']} #{n}"
+        out[key] = row
+    return out
+
+
+def compare_runs(base_rows: Iterable[dict], new_rows: Iterable[dict], *,
+                 threshold: float = DEFAULT_THRESHOLD) -> list[dict]:
+    """Compare the roofline ratios (ours / roofline, measured in the same run, so independent of
+    the machine) of two runs row by row, rows matched by metric name.
+
+    Returns one dict per metric {"metric", "unit", "better", "base_ratio", "new_ratio",
+    "change" (new/base - 1), "worse" (`worsening`), "verdict"}: 'regressed' when the ratio got
+    worse by more than `threshold`, 'improved' when better by more, 'same' within it, 'new' /
+    'removed' for a metric in one run only, 'no ratio' when either side has no ratio (a row
+    without a roofline, e.g. peak memory). Sorted: regressions (worst first), then the rest in
+    the new run's order, then removed metrics in the base run's order.
+    """
+    threshold = check_threshold(threshold)
+    base, new = _keyed(base_rows), _keyed(new_rows)
+    out = []
+    for metric, row in new.items():
+        unit = row["unit"]
+        item = {"metric": metric, "unit": unit, "better": BETTER[unit], "base_ratio": None,
+                "new_ratio": row["ratio"], "change": None, "worse": None}
+        old = base.get(metric)
+        if old is None:
+            out.append({**item, "verdict": "new"})
+            continue
+        item["base_ratio"] = old["ratio"]
+        if old["unit"] != unit or not (_usable(old["ratio"]) and _usable(row["ratio"])):
+            out.append({**item, "verdict": "no ratio"})
+            continue
+        item["change"] = row["ratio"] / old["ratio"] - 1.0
+        item["worse"] = worse = worsening(old["ratio"], row["ratio"], unit)
+        verdict = "regressed" if worse > threshold else "improved" if worse < -threshold else "same"
+        out.append({**item, "verdict": verdict})
+    out += [{"metric": metric, "unit": row["unit"], "better": BETTER[row["unit"]],
+             "base_ratio": row["ratio"], "new_ratio": None, "change": None, "worse": None,
+             "verdict": "removed"} for metric, row in base.items() if metric not in new]
+    regressed = sorted((c for c in out if c["verdict"] == "regressed"), key=lambda c: -c["worse"])
+    return regressed + [c for c in out if c["verdict"] != "regressed"]
+
+
+def _run_line(label: str, path, data: dict) -> str:
+    commit = (data.get("commit_info") or {}).get("id")
+    cpu = ((data.get("machine_info") or {}).get("cpu") or {}).get("brand_raw")
+    parts = [f"`{path}`"] + ([f"commit {str(commit)[:12]}"] if commit else [])
+    parts += [f"run {data['datetime']}"] if data.get("datetime") else []
+    parts += [cpu] if cpu else []
+    return f"- {label}: " + ", ".join(parts)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:+.1%}"
+
+
+def comparison_summary(comparisons: Iterable[dict], threshold: float) -> str:
+    """One line: "1 regressed, 1 improved, 3 same (within 15%), 1 new, 1 removed, 2 without ratio"."""
+    comparisons = list(comparisons)
+    n = {v: sum(c["verdict"] == v for c in comparisons) for v in VERDICTS}
+    return (f"{n['regressed']} regressed, {n['improved']} improved, {n['same']} same (within "
+            f"{threshold:.0%}), {n['new']} new, {n['removed']} removed, {n['no ratio']} without ratio")
+
+
+def render_comparison(base: dict, new: dict, comparisons: Iterable[dict], *, threshold: float,
+                      base_name="BASE", new_name="NEW") -> str:
+    """Markdown: the two runs, then | metric | better | base ratio | new ratio | change | verdict |,
+    then the summary line (`comparison_summary`)."""
+    comparisons = list(comparisons)
+    out = ["# Benchmark ratios: base vs new", "", _run_line("base", base_name, base),
+           _run_line("new", new_name, new),
+           f"- gate: a ratio (ours / roofline of the same run) worse by more than {threshold:.0%} "
+           "fails; time and MiB ratios: lower is better, GFLOP/s ratios: higher is better", ""]
+    if not comparisons:
+        out.append("No benchmark rows in either file (were they written by `pytest -m bench`?).")
+        return "\n".join(out) + "\n"
+    out += ["| metric | better | base ratio | new ratio | change | verdict |", "|---|---|---|---|---|---|"]
+    for c in comparisons:
+        verdict = "**REGRESSED**" if c["verdict"] == "regressed" else c["verdict"]
+        ratios = ["—" if r is None else f"{r:.3g}" for r in (c["base_ratio"], c["new_ratio"])]
+        out.append(f"| {c['metric']} | {c['better']} | {ratios[0]} | {ratios[1]} | "
+                   f"{_pct(c['change'])} | {verdict} |")
+    out += ["", comparison_summary(comparisons, threshold) + "."]
     return "\n".join(out) + "\n"

@@ -131,3 +131,76 @@ def test_cli_bad_input_exits_2(tmp_path, capsys, content, match):
         path.write_text(content)
     assert _run([str(path)]) == EXIT_USAGE
     assert match in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- two runs
+def _two_runs(tmp_path, *, new_time_ratio=2.4, new_gflops_ratio=0.8):
+    """BASE and NEW: one time row regressed (2.0 -> 2.4, +20%), one GFLOP/s row improved
+    (0.5 -> 0.8), a MiB row without ratio, one metric only in BASE, one only in NEW. Absolute
+    numbers differ wildly (another machine); only the ratios are compared."""
+    def run(name, scale, time_ratio, gflops_ratio, extra_metric):
+        rows = [br.make_row("energy: time", unit="s", ours=time_ratio * 0.1 * scale, roofline=0.1 * scale,
+                            goal=br.goal("<=", 3.0)),
+                br.make_row("energy: peak extra memory", unit="MiB", ours=3.0),
+                br.make_row("model: GFLOP/s", unit="GFLOP/s", ours=gflops_ratio * 60 / scale,
+                            roofline=60 / scale),
+                br.make_row(extra_metric, unit="s", ours=1.0 * scale, roofline=1.0 * scale)]
+        return _file(tmp_path, [_bench("energy", 0.2, rows=rows)], name)
+    base = run("base.json", 1.0, 2.0, 0.5, "old: time")
+    new = run("new.json", 7.0, new_time_ratio, new_gflops_ratio, "fresh: time")
+    return base, new
+
+
+def test_compare_runs_directions_and_verdicts(tmp_path):
+    base, new = _two_runs(tmp_path)
+    got = br.compare_runs(br.collect_rows(br.load_benchmarks(base)), br.collect_rows(br.load_benchmarks(new)))
+    by = {c["metric"]: c for c in got}
+    assert [c["metric"] for c in got][0] == "energy: time"  # regressions first
+    assert by["energy: time"]["verdict"] == "regressed" and by["energy: time"]["worse"] == pytest.approx(0.2)
+    assert by["model: GFLOP/s"]["verdict"] == "improved" and by["model: GFLOP/s"]["better"] == "higher"
+    assert by["model: GFLOP/s"]["worse"] == pytest.approx(-0.6)
+    assert by["energy: peak extra memory"]["verdict"] == "no ratio"
+    assert by["fresh: time"]["verdict"] == "new" and by["old: time"]["verdict"] == "removed"
+    assert got[-1]["metric"] == "old: time"
+
+
+@pytest.mark.parametrize("unit, base, new, verdict", [
+    ("s", 1.0, 1.14, "same"), ("s", 1.0, 1.16, "regressed"), ("s", 1.0, 0.8, "improved"),
+    ("MiB", 1.0, 1.2, "regressed"), ("GFLOP/s", 1.0, 0.86, "same"), ("GFLOP/s", 1.0, 0.84, "regressed"),
+    ("GFLOP/s", 1.0, 1.3, "improved")])
+def test_threshold_and_direction_per_unit(unit, base, new, verdict):
+    rows = [br.make_row("m", unit=unit, ours=base, roofline=1.0)], [br.make_row("m", unit=unit, ours=new, roofline=1.0)]
+    assert br.compare_runs(*rows, threshold=0.15)[0]["verdict"] == verdict
+    assert br.compare_runs(*rows, threshold=1.0)[0]["verdict"] == "same"
+
+
+def test_cli_two_runs_gate_on_ratio_regression(tmp_path, capsys):
+    base, new = _two_runs(tmp_path)
+    assert _run([str(base), str(new)]) == EXIT_FAIL
+    out = capsys.readouterr().out
+    assert "| metric | better | base ratio | new ratio | change | verdict |" in out
+    lines = out.splitlines()
+    first = lines.index("|---|---|---|---|---|---|") + 1
+    assert lines[first] == "| energy: time | lower | 2 | 2.4 | +20.0% | **REGRESSED** |"
+    assert "| model: GFLOP/s | higher | 0.5 | 0.8 | +60.0% | improved |" in out
+    assert "| fresh: time | lower | — | 1 | — | new |" in out and "| old: time | lower | 1 | — | — | removed |" in out
+    assert lines[-1] == ("1 regressed, 1 improved, 0 same (within 15%), 1 new, 1 removed, "
+                         "1 without ratio.")
+    assert _run([str(base), str(new), "--threshold", "0.25"]) == EXIT_OK
+    capsys.readouterr()
+    assert _run([str(base), str(new), "--threshold", "0.25", "--json"]) == EXIT_OK
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["threshold"] == 0.25 and {c["verdict"] for c in doc["comparisons"]} == \
+        {"same", "improved", "new", "removed", "no ratio"}
+    ok_base, ok_new = _two_runs(tmp_path, new_time_ratio=2.1)
+    assert _run([str(ok_base), str(ok_new)]) == EXIT_OK
+
+
+def test_cli_two_runs_strict_and_bad_threshold(tmp_path, capsys):
+    base, new = _two_runs(tmp_path, new_time_ratio=3.3)  # regressed, and misses the <= 3 goal
+    assert _run([str(base), str(new), "--threshold", "1", "--strict"]) == EXIT_FAIL
+    assert _run([str(base), str(new), "--threshold", "1"]) == EXIT_OK
+    for bad in ("-0.1", "nan", "fifteen"):
+        assert _run([str(base), str(new), "--threshold", bad]) == EXIT_USAGE
+    assert "--threshold" in capsys.readouterr().err
+    assert _run([str(base), str(tmp_path / "missing.json")]) == EXIT_USAGE
