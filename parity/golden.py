@@ -12,6 +12,12 @@ floats by the first ``[golden]`` glob rule matching ``"<stage>.<key>"``
 (``|a - e| <= atol + rtol*|e|``); integers, strings, bools, null and integer lists (shapes)
 always exactly. Missing and extra keys fail. The golden directory of a checkout is found from
 the current directory upward (`find_golden_dir`), like pytest's rootdir.
+
+Review flow: `update_goldens` writes only what moved beyond tolerance, and added/removed keys;
+every value within tolerance keeps its stored value (`merge_golden`), so one moved value is a
+one-value diff of the file (plus provenance). `update_table` sorts beyond-tolerance rows first
+and ends with `update_summary`. `orphan_goldens` lists the files no expected stem names, and
+`regenerate_hint` is the line every golden failure ends with (file path, exact commands).
 """
 from __future__ import annotations
 
