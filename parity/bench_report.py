@@ -287,7 +287,8 @@ def check_threshold(threshold) -> float:
     except (TypeError, ValueError):
         raise BenchReportError("--threshold", f"must be a number, got {threshold!r}") from None
     if not math.isfinite(value) or value < 0:
-        raise BenchReportError("--threshold", f"must be a finite fraction >= 0 (0.15 = 15%), got {threshold!r}")
+        raise BenchReportError("--threshold",
+                               f"must be a finite fraction >= 0 (0.15 = 15%), got {threshold!r}")
     return value
 
 
@@ -381,8 +382,8 @@ def render_comparison(base: dict, new: dict, comparisons: Iterable[dict], *, thr
     comparisons = list(comparisons)
     out = ["# Benchmark ratios: base vs new", "", _run_line("base", base_name, base),
            _run_line("new", new_name, new),
-           f"- gate: a ratio (ours / roofline of the same run) worse by more than {threshold:.0%} "
-           "fails; time and MiB ratios: lower is better, GFLOP/s ratios: higher is better", ""]
+           (f"- gate: a ratio (ours / roofline of the same run) worse by more than {threshold:.0%} "
+            "fails; time and MiB ratios: lower is better, GFLOP/s ratios: higher is better"), ""]
     if not comparisons:
         out.append("No benchmark rows in either file (were they written by `pytest -m bench`?).")
         return "\n".join(out) + "\n"

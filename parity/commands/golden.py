@@ -193,7 +193,8 @@ def register_golden(subparsers: Any) -> argparse.ArgumentParser:
     df = sub.add_parser("diff", help="compare records (or a fresh replay) with their goldens; exit 1 on a difference")
     sources(df)
     df.set_defaults(func=_replay_guard(_cmd_diff))
-    pr = sub.add_parser("prune", help="list and remove orphan goldens (no scenario x profile x tier writes them)",
+    pr = sub.add_parser("prune",
+                        help="list and remove orphan goldens (no scenario x profile x tier writes them)",
                         description="List the golden files that no scenario x profile x tier of the "
                                     "registry writes any more, then remove them: with --yes, or after "
                                     "confirmation on a terminal. Exit 0 when no orphan is left, 1 when "

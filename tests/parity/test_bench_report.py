@@ -155,7 +155,7 @@ def test_compare_runs_directions_and_verdicts(tmp_path):
     base, new = _two_runs(tmp_path)
     got = br.compare_runs(br.collect_rows(br.load_benchmarks(base)), br.collect_rows(br.load_benchmarks(new)))
     by = {c["metric"]: c for c in got}
-    assert [c["metric"] for c in got][0] == "energy: time"  # regressions first
+    assert got[0]["metric"] == "energy: time"  # regressions first
     assert by["energy: time"]["verdict"] == "regressed" and by["energy: time"]["worse"] == pytest.approx(0.2)
     assert by["model: GFLOP/s"]["verdict"] == "improved" and by["model: GFLOP/s"]["better"] == "higher"
     assert by["model: GFLOP/s"]["worse"] == pytest.approx(-0.6)

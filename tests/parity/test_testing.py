@@ -91,8 +91,8 @@ def test_syrupy_failure_names_the_file_and_the_regeneration_commands(inner):
     changed.assert_outcomes(failed=1)
     changed.stdout.fnmatch_lines([
         "*golden golden/gs1_ideal__current__tiny.json: 1 value(s) outside tolerance*",
-        "*regenerate on purpose: `python -m parity golden update --scenario gs1_ideal --profile current` "
-        "(or `python -m pytest --snapshot-update test_inner.py::test_record_matches_golden`)*"])
+        ("*regenerate on purpose: `python -m parity golden update --scenario gs1_ideal --profile current` "
+         "(or `python -m pytest --snapshot-update test_inner.py::test_record_matches_golden`)*")])
     inner.golden.write_text("{oops")
     corrupt = inner(rec)
     corrupt.stdout.fnmatch_lines(["*GoldenError*gs1_ideal__current__tiny.json*corrupt*",
