@@ -300,3 +300,167 @@ def test_to_npz_writes_canonical_dtypes(tmp_path):
     stored = read_npz(wide.to_npz(tmp_path / "d.npz"))
     assert stored["diff3d"].dtype == np.float32 and stored["probeGuess"].dtype == np.complex64
     np.testing.assert_array_equal(stored["diff3d"], raw.diff3d)
+
+
+# ------------------------------------------------------------------ out of core (lazy diff3d)
+from ptycho.frames import FrameArray  # noqa: E402
+from ptycho.raw_data import (check_diffraction_health, from_group, open_dataset,  # noqa: E402
+                             open_npz_member, scan_diffraction)
+from ptycho.scaling import mean_pattern_energy  # noqa: E402
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "deflated"])
+def test_from_npz_keeps_diff3d_on_disk(tmp_path, save):
+    arrays = _arrays()
+    save(tmp_path / "d.npz", **arrays)
+    raw = RawData.from_npz(tmp_path / "d.npz")
+    assert raw.is_lazy and isinstance(raw.diff3d, FrameArray)
+    assert raw.diff3d.shape == (M, N, N) and raw.diff3d.dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(raw.diff3d), arrays["diff3d"])
+    np.testing.assert_array_equal(raw.diff3d[[4, 0]], arrays["diff3d"][[4, 0]])
+    np.testing.assert_array_equal(raw.subset([1, 3]).diff3d, arrays["diff3d"][[1, 3]])
+    eager = RawData.from_npz(tmp_path / "d.npz", lazy=False)
+    assert isinstance(eager.diff3d, np.ndarray) and not eager.is_lazy
+    raw.close()
+
+
+def test_lazy_float64_diff3d_is_cast_as_read(tmp_path):
+    arrays = _arrays()
+    arrays["diff3d"] = arrays["diff3d"].astype(np.float64) / 3
+    np.savez(tmp_path / "d.npz", **arrays)
+    raw = RawData.from_npz(tmp_path / "d.npz")
+    assert raw.diff3d.dtype == np.float32
+    np.testing.assert_array_equal(raw.diff3d[2], arrays["diff3d"][2].astype(np.float32))
+
+
+def test_lazy_integer_diff3d_is_still_a_dtype_error(tmp_path):
+    np.savez(tmp_path / "d.npz", **_arrays(diff3d=np.ones((M, N, N), np.int32)))
+    with pytest.raises(DataContractError) as info:
+        RawData.from_npz(tmp_path / "d.npz")
+    assert info.value.key == "diff3d" and "dtype" in info.value.problem
+
+
+def test_memmap_member(tmp_path):
+    arrays = _arrays()
+    np.savez(tmp_path / "d.npz", **arrays)
+    mm = open_npz_member(tmp_path / "d.npz", "diff3d", mmap=True)
+    assert isinstance(mm, np.memmap)
+    np.testing.assert_array_equal(mm, arrays["diff3d"])
+    np.savez_compressed(tmp_path / "c.npz", **arrays)
+    with pytest.raises(DataContractError) as info:
+        open_npz_member(tmp_path / "c.npz", "diff3d", mmap=True)
+    assert info.value.key == "diff3d"
+
+
+def test_truncated_member_is_an_error(tmp_path):
+    arrays = _arrays()
+    np.savez(tmp_path / "d.npz", **arrays)
+    data = (tmp_path / "d.npz").read_bytes()
+    (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataContractError):
+        RawData.from_npz(tmp_path / "t.npz")
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_lazy_value_checks_find_bad_values_anywhere(tmp_path, where, monkeypatch):
+    import ptycho.raw_data as rd
+
+    monkeypatch.setattr(rd, "CHECK_BLOCK_BYTES", N * N * 4)  # one pattern per block
+    row = 0 if where == "first" else M - 1
+    for value, word in ((np.nan, "NaN"), (np.inf, "Inf"), (-1.0, "negative")):
+        diff = _arrays()["diff3d"]
+        diff[row, 3, 3] = value
+        np.savez(tmp_path / "d.npz", **_arrays(diff3d=diff))
+        with pytest.raises(DataContractError) as info:
+            RawData.from_npz(tmp_path / "d.npz")
+        assert info.value.key == "diff3d" and word in info.value.problem
+        raw = RawData.from_npz(tmp_path / "d.npz", check_values=False)  # structure only
+        with pytest.raises(DataContractError, match=word):
+            check_diffraction_health(scan_diffraction(raw.diff3d))
+    np.savez(tmp_path / "z.npz", **_arrays(diff3d=np.zeros((M, N, N), np.float32)))
+    with pytest.raises(DataContractError, match="all zero"):
+        RawData.from_npz(tmp_path / "z.npz")
+
+
+def test_scan_diffraction_counts_and_mean():
+    diff = _arrays()["diff3d"]
+    diff[0, 1, 1] = np.nan
+    diff[0, 2, 2] = np.nan
+    diff[1, 0, 0] = -2.0
+    diff[2, 0, 0] = np.inf
+    diff[3] = 0.0
+    h = scan_diffraction(diff, mean=True, block_bytes=2 * N * N * 4)
+    assert (h.patterns, h.nan_patterns, h.nan_values, h.negative_patterns, h.inf_patterns,
+            h.zero_patterns, h.nonzero) == (M, 1, 2, 1, 1, 1, True)
+    clean = _arrays()["diff3d"]
+    h = scan_diffraction(clean, mean=True, block_bytes=2 * N * N * 4)
+    np.testing.assert_allclose(h.mean_pattern, clean.astype(np.float64).mean(axis=0), rtol=1e-12)
+    assert json.dumps(h.to_dict())
+
+
+def test_energy_of_lazy_diff3d_is_bit_identical(tmp_path):
+    rng = np.random.default_rng(5)
+    diff = rng.uniform(0, 3, (301, 64, 64)).astype(np.float32)  # odd M, several blocks
+    a = _arrays(diff3d=diff, xcoords=rng.uniform(0, 9, 301), ycoords=rng.uniform(0, 9, 301),
+                probeGuess=np.ones((64, 64), np.complex64))
+    np.savez(tmp_path / "d.npz", **a)
+    np.savez_compressed(tmp_path / "c.npz", **a)
+    want = mean_pattern_energy(diff)
+    for name in ("d.npz", "c.npz"):
+        assert mean_pattern_energy(RawData.from_npz(tmp_path / name).diff3d) == want
+
+
+def test_to_npz_streams_a_lazy_diff3d(tmp_path):
+    raw = _full_raw()
+    raw.to_npz(tmp_path / "a.npz")
+    lazy = RawData.from_npz(tmp_path / "a.npz")
+    lazy.to_npz(tmp_path / "b.npz", )
+    back = RawData.from_npz(tmp_path / "b.npz", lazy=False)
+    for key in ("xcoords", "diff3d", "probeGuess", "objectGuess", "scan_index"):
+        np.testing.assert_array_equal(getattr(back, key), getattr(raw, key), err_msg=key)
+    assert back.metadata == raw.metadata
+    assert np.load(tmp_path / "b.npz")["diff3d"].dtype == np.float32
+
+
+def test_hdf5_group_with_contract_keys(tmp_path):
+    import h5py
+
+    raw = _full_raw()
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        for key in ("xcoords", "ycoords", "diff3d", "probeGuess", "objectGuess"):
+            f[key] = getattr(raw, key)
+        f.attrs["metadata"] = json.dumps(raw.metadata)
+    back = open_dataset(tmp_path / "d.h5")
+    assert back.is_lazy and back.metadata == raw.metadata
+    np.testing.assert_array_equal(np.asarray(back.diff3d), raw.diff3d)
+    back.close()
+
+
+def test_zarr_store_with_contract_keys(tmp_path):
+    zarr = pytest.importorskip("zarr", reason="zarr not installed (the 'distributed' extra)")
+    raw = _full_raw()
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    for key in ("xcoords", "ycoords", "diff3d", "probeGuess"):
+        value = np.asarray(getattr(raw, key))
+        chunks = (2,) + value.shape[1:] if key == "diff3d" else value.shape
+        if hasattr(group, "create_array"):  # zarr 3
+            group.create_array(key, data=value, chunks=chunks)
+        else:  # zarr 2
+            group.array(key, value, chunks=chunks)
+    group.attrs["metadata"] = json.dumps(raw.metadata)
+    back = open_dataset(tmp_path / "d.zarr")
+    assert back.is_lazy and back.metadata == raw.metadata
+    np.testing.assert_array_equal(np.asarray(back.diff3d), raw.diff3d)
+    assert mean_pattern_energy(back.diff3d) == mean_pattern_energy(raw.diff3d)
+
+
+def test_open_dataset_rejects_unknown_content(tmp_path):
+    (tmp_path / "d.npz").write_text("hello")
+    with pytest.raises(DataContractError) as info:
+        open_dataset(tmp_path / "d.npz")
+    assert info.value.key == "path"
+    np.save(tmp_path / "a.npy", np.ones(3))
+    with pytest.raises(DataContractError, match="single .npy"):
+        open_dataset(tmp_path / "a.npy")
+    with pytest.raises(FileNotFoundError):
+        open_dataset(tmp_path / "missing.npz")
