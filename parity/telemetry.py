@@ -2,24 +2,27 @@
 
 The record contract (schema, stages, validation) is `parity.records`; `Recorder` builds one.
 
-`array_stats` makes one fused pass over L2-sized chunks of the flattened array (min/max on the
-source dtype, float64 sum and sum of squares by row dot products in a reused float64 buffer;
-never a float64 copy of the whole array), in parallel stripes of chunks like
-`ptycho.scaling.mean_pattern_energy` (both use `ptycho.reducers`). Per-chunk results are
-combined in a fixed order (`math.fsum`, parallel-variance merge), so the statistics are
-bit-identical for any thread count. Complex arrays are summarized by their modulus |x|.
-Statistics are taken over the finite entries; `nan`/`inf` count the others (looked for only in
-chunks whose sum of squares is not finite).
+`array_stats` makes one fused pass over L2-sized chunks of the array in C order (min/max on
+the source dtype, float64 sum and sum of squares per row; never a float64 copy of the whole
+array), in parallel stripes of chunks like `ptycho.scaling.mean_pattern_energy` (both use
+`ptycho.reducers`). Method "blas" (arrays below ptycho.reducers.FUSED_MIN_ELEMENTS values): row
+dot products in a reused float64 buffer; "fused" (larger arrays): the numba kernel of
+`ptycho.kernels` (or its numpy twin, same bits). Chunks are counted from the start of the
+array and combined in a fixed order (`math.fsum`, parallel-variance merge), so the statistics
+are bit-identical for any thread count, memory layout and dask chunking or scheduler. Complex
+arrays are summarized by their modulus |x|. Statistics are taken over the finite entries;
+`nan`/`inf` count the others (looked for only in chunks whose sum of squares is not finite).
 """
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from typing import Any, Mapping
 
 import numpy as np
 
-from ptycho import reducers
+from ptycho import kernels, reducers
 
 from .records import STAGES, TELEMETRY_SCHEMA, RecordError
 
@@ -107,6 +110,44 @@ def _fused_pass(flat: np.ndarray, p: _Partials, k_lo: int, k_hi: int) -> None:
             _row_dots(a, ones, row, p.s[k, :rows])
 
 
+def _lane_pass(flat: np.ndarray, p: _Partials, k_lo: int, k_hi: int) -> None:
+    """`_fused_pass` in the fused order (method "fused"): whole chunks of a real float32 /
+    float64 `flat` go through the numba kernel reading the source dtype, anything else (the
+    short last chunk, |x| of complex chunks, other dtypes, rows that are no whole number of
+    lanes) through the numpy implementation of the same order (ptycho.kernels)."""
+    row, chunk, lanes = p.row, p.chunk, kernels.LANES
+    buf = np.empty(chunk, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        k = k_lo
+        if not np.iscomplexobj(flat) and row % lanes == 0:
+            full = min(k_hi, flat.size // chunk)
+            if full > k:
+                x4 = flat[k * chunk:full * chunk].reshape(full - k, chunk // row, row // lanes, lanes)
+                kernels.stats_chunks(x4, p.q[k:full], p.s[k:full], p.lo[k:full], p.hi[k:full],
+                                     buf)
+                k = full
+        for k in range(k, k_hi):
+            src = flat[p.span(k)]
+            if np.iscomplexobj(src):
+                src = np.abs(src)
+            a = buf[:src.size]
+            np.copyto(a, src, casting="unsafe")
+            p.lo[k] = src.min()
+            p.hi[k] = src.max()
+            rows = -(-a.size // row)
+            p.q[k, :rows] = kernels.lane_sums(a, row, square=True)
+            p.s[k, :rows] = kernels.lane_sums(a, row, square=False)
+
+
+def _row_partials(a: np.ndarray, row: int, method: str, square: bool) -> np.ndarray:
+    """Row partials of float64 `a` (x**2 when square, else x) in the order of `method`."""
+    if method == "fused":
+        return kernels.lane_sums(a, row, square)
+    out = np.zeros(-(-a.size // row))
+    _row_dots(a, a if square else np.ones(row), row, out)
+    return out
+
+
 def _chunk_values(flat: np.ndarray, p: _Partials, k: int) -> tuple[np.ndarray, int, int]:
     """(finite values as float64 (|x| for complex), NaN count, +-Inf count) of chunk k."""
     src = flat[p.span(k)]
@@ -118,21 +159,21 @@ def _chunk_values(flat: np.ndarray, p: _Partials, k: int) -> tuple[np.ndarray, i
     return a[finite], n_nan, int(a.size - np.count_nonzero(finite) - n_nan)
 
 
-def _fix_nonfinite(flat: np.ndarray, p: _Partials) -> None:
+def _fix_nonfinite(flat: np.ndarray, p: _Partials, method: str = "blas") -> None:
     """Redo the chunks whose sum x**2 is not finite: count NaN/Inf, reduce the finite rest."""
-    ones = np.ones(p.row)
     for k in np.flatnonzero(~np.isfinite(p.q.sum(axis=1))):
         a, p.nan[k], p.inf[k] = _chunk_values(flat, p, k)
         p.n[k] = a.size
         p.q[k] = p.s[k] = 0.0
         if a.size:
             rows = -(-a.size // p.row)
-            _row_dots(a, a, p.row, p.q[k, :rows])
-            _row_dots(a, ones, p.row, p.s[k, :rows])
+            p.q[k, :rows] = _row_partials(a, p.row, method, square=True)
+            p.s[k, :rows] = _row_partials(a, p.row, method, square=False)
             p.lo[k], p.hi[k] = a.min(), a.max()
 
 
-def _chunk_moments(flat: np.ndarray, p: _Partials) -> tuple[np.ndarray, np.ndarray]:
+def _chunk_moments(flat: np.ndarray, p: _Partials,
+                   method: str = "blas") -> tuple[np.ndarray, np.ndarray]:
     """(mean, M2 = sum (x - mean)**2) per chunk, from the row partials.
 
     M2 = sum x**2 - mean * sum x loses digits when the spread is small against the mean; a chunk
@@ -144,9 +185,7 @@ def _chunk_moments(flat: np.ndarray, p: _Partials) -> tuple[np.ndarray, np.ndarr
         m2 = q - s * mean
     for k in np.flatnonzero((n > 0) & (m2 * CANCEL_RATIO < q)):
         a = _chunk_values(flat, p, k)[0] - mean[k]
-        parts = np.zeros(-(-a.size // p.row))
-        _row_dots(a, a, p.row, parts)
-        m2[k] = math.fsum(parts.tolist())
+        m2[k] = math.fsum(_row_partials(a, p.row, method, square=True).tolist())
     return mean, m2
 
 
@@ -156,32 +195,62 @@ def _image_size(shape: tuple[int, ...], image_axes: tuple[int, ...] | None) -> i
     return int(np.prod([shape[a] for a in image_axes], dtype=np.int64)) if shape else 1
 
 
+def _segment_stats(flat: np.ndarray, chunk: int, row: int, threads: int,
+                   method: str) -> tuple[_Partials, np.ndarray, np.ndarray]:
+    """(partials, chunk means, chunk M2) of a grid-aligned 1-D contiguous segment."""
+    p = _Partials(flat.size, chunk, row)
+    kernel = _lane_pass if method == "fused" else _fused_pass
+    reducers.run_striped(p.chunks, functools.partial(kernel, flat, p), threads)
+    _fix_nonfinite(flat, p, method)
+    return (p, *_chunk_moments(flat, p, method))
+
+
+def _dask_segment_stats(chunk: int, row: int, method: str, block: np.ndarray):
+    """_segment_stats of one grid-aligned block of a flattened dask array (runs in a task)."""
+    return _segment_stats(np.ascontiguousarray(block).reshape(-1), chunk, row, 1, method)
+
+
 def array_stats(x, *, image_axes: tuple[int, ...] | None = None,
-                threads: int | None = None) -> dict[str, Any]:
+                threads: int | None = None, method: str = "auto") -> dict[str, Any]:
     """Ordered statistics of an array (STAT_KEYS).
 
-    x: ndarray or memmap, real or complex (complex -> statistics of |x|). image_axes: the xy
-    axes of one pattern (default (1, 2) for rank >= 3, e.g. (B, N, N, C) or (M, N, N); all axes
-    otherwise). sum_sq = sum |x|^2; mean_sum_xy_sq = sum_sq / number of patterns (every index
-    of the other axes is a pattern), the per-pattern energy E of DESIGN §4 (for a contiguous
-    float32 array bit-identical to ptycho.scaling.mean_pattern_energy). min/max/mean/std over
-    the finite values; nan/inf count the others.
+    x: ndarray or memmap, real or complex (complex -> statistics of |x|), or a dask array
+    (computed on the active dask scheduler: threads, or the dask.distributed client when one
+    exists). image_axes: the xy axes of one pattern (default (1, 2) for rank >= 3, e.g.
+    (B, N, N, C) or (M, N, N); all axes otherwise). sum_sq = sum |x|^2; mean_sum_xy_sq =
+    sum_sq / number of patterns (every index of the other axes is a pattern), the per-pattern
+    energy E of DESIGN §4 (for a float32 array bit-identical to
+    ptycho.scaling.mean_pattern_energy). min/max/mean/std over the finite values; nan/inf
+    count the others.
 
-    One fused pass per chunk of CHUNK_ELEMENTS values (float64 accumulation, never a float64
-    copy of the array; extra memory about one float64 chunk per thread). threads: None ->
-    ptycho.reducers.DEFAULT_THREADS; the result is bit-identical for every thread count.
+    One fused pass per chunk of CHUNK_ELEMENTS values of the array in C order (float64
+    accumulation, never a float64 copy of the array; extra memory about one float64 chunk per
+    thread). The chunks are counted from the start of the array, so the result depends on the
+    values only: bit-identical for every thread count, memory layout, dask chunking and
+    scheduler. threads: None -> ptycho.reducers.DEFAULT_THREADS. method: "auto" ("blas" below
+    ptycho.reducers.FUSED_MIN_ELEMENTS values, "fused" from there), "blas" or "fused".
     """
-    x = np.asarray(x)
+    dask_in = reducers.is_dask_array(x)
+    if not dask_in:
+        x = np.asarray(x)
     shape = tuple(int(n) for n in x.shape)
+    dtype = np.dtype(x.dtype)
+    n_total = int(np.prod(shape, dtype=np.int64)) if shape else 1
     threads = reducers.DEFAULT_THREADS if threads is None else int(threads)
     chunk, row = reducers.chunk_geometry(CHUNK_ELEMENTS)
-    parts: list[tuple[_Partials, np.ndarray, np.ndarray]] = []
-    for flat in reducers.contiguous_blocks(x.reshape(1) if x.ndim == 0 else x,
-                                           reducers.BLOCK_BYTES):
-        p = _Partials(flat.size, chunk, row)
-        reducers.run_striped(p.chunks, functools.partial(_fused_pass, flat, p), threads)
-        _fix_nonfinite(flat, p)
-        parts.append((p, *_chunk_moments(flat, p)))
+    chosen = reducers.choose_method(n_total, method)
+    if dask_in:
+        parts = [pt for pt in reducers.dask_segments(
+            x, chunk, functools.partial(_dask_segment_stats, chunk, row, chosen)) if pt[0].chunks]
+    else:
+        aligner = reducers.GridAligner(chunk)
+        if x.ndim == 0 or x.flags.c_contiguous:
+            segments = aligner.feed(x.reshape(-1), last=True)
+        else:
+            segments = itertools.chain.from_iterable(
+                aligner.feed(piece) for piece in reducers.c_order_pieces(x, reducers.BLOCK_BYTES))
+        parts = [_segment_stats(seg, chunk, row, threads, chosen)
+                 for seg in itertools.chain(segments, aligner.finish())]
     n = np.concatenate([p.n for p, _, _ in parts]) if parts else np.zeros(0, np.int64)
     used = n > 0
     count = int(n.sum())
@@ -197,11 +266,10 @@ def array_stats(x, *, image_axes: tuple[int, ...] | None = None,
         # parallel-variance merge of the chunks: sum of M2_k + n_k (mean_k - mean)**2
         m2_total = math.fsum(m2.tolist()) + math.fsum((n[used] * (means - mean_v) ** 2).tolist())
         std_v = math.sqrt(max(m2_total / count, 0.0))
-    n_total = int(x.size)
     n_patterns = n_total // max(1, _image_size(shape, image_axes)) if n_total else 0
     return {
         "shape": list(shape),
-        "dtype": str(x.dtype),
+        "dtype": str(dtype),
         "min": lo,
         "max": hi,
         "mean": mean_v,

@@ -176,3 +176,15 @@ def test_record_round_trips_through_json_exactly(tmp_path):
     path = jsonsafe.write_json(tmp_path / "t.json", d)
     back = jsonsafe.read_json(path)
     assert first_difference(d["values"], back["values"]) is None
+
+
+@pytest.mark.parametrize("method", ["blas", "fused"])
+def test_layout_never_changes_a_bit(monkeypatch, method):
+    """Chunks are counted over the C-order values, so views, F-order and copies agree exactly
+    (blocks of a non-contiguous array are re-cut onto the global chunk grid)."""
+    monkeypatch.setattr(telemetry.reducers, "BLOCK_BYTES", 10_000)  # many blocks, odd seams
+    x = (np.random.default_rng(8).random((12, 40, 60)) * 9).astype(np.float32)
+    ref = array_stats(np.ascontiguousarray(x[::2, 3:]), method=method)
+    assert first_difference(ref, array_stats(x[::2, 3:], method=method)) is None
+    ref = array_stats(x, method=method)
+    assert first_difference(ref, array_stats(np.asfortranarray(x), method=method)) is None

@@ -125,3 +125,51 @@ def test_scaling_reexports_the_shared_constants():
                  "BLOCK_BYTES"):
         assert getattr(scaling, name) == getattr(reducers, name), name
     assert reducers.DEFAULT_THREADS >= 1
+
+
+@pytest.mark.parametrize("name", list(_layouts()))
+@pytest.mark.parametrize("block_bytes", [1, 40, 480, 1 << 20])
+def test_c_order_pieces_follow_c_order_for_every_layout(name, block_bytes):
+    x = _layouts()[name]
+    pieces = list(reducers.c_order_pieces(x, block_bytes))
+    assert all(p.ndim == 1 and p.flags.c_contiguous and p.dtype == x.dtype for p in pieces)
+    np.testing.assert_array_equal(np.concatenate(pieces), x.ravel(order="C"))
+    if x.flags.c_contiguous:
+        assert len(pieces) == 1 and np.shares_memory(pieces[0], x)
+
+
+@pytest.mark.parametrize("grid", [1, 5, 64])
+@pytest.mark.parametrize("cuts", [[0, 200], [0, 3, 4, 70, 71, 130, 200], [0, 64, 128, 200],
+                                  [0, 1, 2, 3, 199, 200]])
+def test_grid_aligner_segments_start_on_the_grid(grid, cuts):
+    data = np.arange(200, dtype=np.float32)
+    aligner = reducers.GridAligner(grid)
+    got, offset = [], 0
+    pieces = [data[a:b] for a, b in zip(cuts, cuts[1:])]
+    for i, piece in enumerate(pieces):
+        for seg in aligner.feed(piece, last=i == len(pieces) - 1):
+            assert offset % grid == 0 and seg.flags.c_contiguous
+            got.append(seg.copy())  # a segment may be the reused carry buffer
+            offset += seg.size
+    got += [s.copy() for s in aligner.finish()]
+    assert all(s.size % grid == 0 for s in got[:-1])
+    np.testing.assert_array_equal(np.concatenate(got), data)
+    assert aligner.size == 200
+
+
+def test_grid_aligner_widens_mixed_dtypes_exactly():
+    aligner = reducers.GridAligner(8)
+    segs = [s.copy() for s in aligner.feed(np.arange(3, dtype=np.int16))]
+    segs += [s.copy() for s in aligner.feed(np.full(9, 0.1, dtype=np.float32))]
+    segs += [s.copy() for s in aligner.finish()]
+    assert segs[0].dtype == np.float64
+    np.testing.assert_array_equal(np.concatenate(segs).astype(np.float64),
+                                  np.r_[np.arange(3), np.full(9, np.float32(0.1))])
+
+
+def test_choose_method_by_size(monkeypatch):
+    monkeypatch.setattr(reducers, "FUSED_MIN_ELEMENTS", 100)
+    assert reducers.choose_method(99) == "blas" and reducers.choose_method(100) == "fused"
+    assert reducers.choose_method(10**9, "blas") == "blas"
+    assert reducers.choose_method(0, "fused") == "fused"
+    assert reducers.choose_method(0, None) == "blas"
