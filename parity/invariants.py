@@ -221,10 +221,269 @@ def check_trainable_weights(v, ctx: CheckContext) -> Check:
 
 
 def check_model_canvas_fit(v, ctx: CheckContext) -> Check:
-    """The built model's reassembly canvas holds the largest relative offset."""
+    """The canvas the built reassembly layer actually builds (measured: the largest group
+    offset it carries without loss, parity.consistency.canvas_capacity) holds the largest
+    relative offset of the data."""
     need, have = int(v["group.canvas_required"]), int(v["forward.canvas"])
     return Check("model_canvas_fit", "forward", have, need, PASS if have >= need else FAIL,
-                 f"model canvas {have} px vs required {need} px")
+                 f"measured model canvas {have} px (carries offsets up to "
+                 f"{v['forward.canvas_capacity']} px of {v['forward.canvas_probe_offsets']} "
+                 f"probed) vs required {need} px (max |coords_relative| "
+                 f"{v['group.max_abs_coords_relative']:.3f} px)")
+
+
+def _bound_check(ctx, name, stage, value, tol_name, what) -> Check:
+    """value <= the ledger bound `tol_name` (a NaN or missing value never passes)."""
+    tol = ctx.tol(tol_name)
+    ok = value is not None and math.isfinite(float(value)) and float(value) <= tol
+    shown = "None" if value is None else f"{float(value):.3g}"
+    return Check(name, stage, value, tol, PASS if ok else FAIL, f"{what} = {shown} (bound {tol:g})")
+
+
+def _worst(parts: list[tuple[str, float | None]]) -> tuple[float, str]:
+    """(largest value, its label) of labelled non-negative deviations; None/NaN -> inf."""
+    worst, label = -math.inf, ""
+    for lab, val in parts:
+        x = math.inf if val is None or not math.isfinite(float(val)) else float(val)
+        if x > worst:
+            worst, label = x, lab
+    return worst, label
+
+
+def _parts_check(ctx, name, stage, parts, tol_name, what) -> Check:
+    """The largest of several labelled deviations against one ledger bound."""
+    tol = ctx.tol(tol_name)
+    worst, label = _worst(parts)
+    listed = ", ".join(f"{lab} {('None' if val is None else format(float(val), '.3g'))}"
+                       for lab, val in parts)
+    return Check(name, stage, worst, tol, PASS if worst <= tol else FAIL,
+                 f"{what}: worst {label} = {worst:.3g} (bound {tol:g}; {listed})")
+
+
+#: (key of a correlation with the previous stage's array, stage) for arrays that are positive
+#: multiples of that array by construction (a pixel permutation in between makes it < 1)
+ALIGNED_PAIRS = (
+    ("group.diffraction.corr_prev", "group"),          # vs raw diff3d gathered by nn_indices
+    ("container.X.corr_prev", "container"),            # vs group.diffraction
+    ("container.Y_I.corr_prev", "container"),          # vs |group.Y|
+    ("network_input.corr_prev", "network_input"),      # vs container.X (g*X_raw vs X_raw)
+    ("labels.amplitude.corr_prev", "labels"),          # vs network_input
+    ("labels.counts.corr_prev", "labels"),             # vs amplitude labels squared
+)
+
+
+def check_pixel_alignment(v, ctx: CheckContext) -> Check:
+    """Arrays that are positive multiples of the previous stage's array correlate to 1 with it
+    (pixel for pixel): a flip, shift, transpose or channel permutation between two stages
+    fails, and names the first stage where it happened."""
+    tol = ctx.tol("pixel_alignment")
+    devs = []
+    for key, stage in ALIGNED_PAIRS:
+        if key == "container.Y_I.corr_prev" and key not in v:
+            continue  # no ground truth
+        corr = v[key]
+        dev = math.inf if corr is None or not math.isfinite(float(corr)) else 1.0 - float(corr)
+        devs.append((key, stage, dev))
+    bad = [d for d in devs if not d[2] <= tol]
+    if not bad:
+        worst = max(d[2] for d in devs)
+        return Check("pixel_alignment", "labels", worst, tol, PASS,
+                     f"1 - corr with the previous stage's array <= {worst:.3g} on {len(devs)} "
+                     f"pairs (bound {tol:g})")
+    key, stage, dev = bad[0]
+    return Check("pixel_alignment", stage, dev, tol, FAIL,
+                 f"{key}: 1 - corr = {dev:.3g} (bound {tol:g}): not a pixel-aligned multiple "
+                 f"of the previous stage's array")
+
+
+def check_container_scale(v, ctx: CheckContext) -> Check:
+    """calculate_intensity_scale(container, nphotons) on the containers the replay builds (raw
+    and fed) equals the plan's dataset scale s, with the same source."""
+    tol = ctx.tol("container_scale")
+    s = v["scale.s"]
+    rd = max(rel_diff(v["container.intensity_scale"], s), rel_diff(v["container.fed_intensity_scale"], s))
+    sources = [v["container.intensity_scale_source"], v["container.fed_intensity_scale_source"]]
+    ok = math.isfinite(rd) and rd <= tol and all(x == v["scale.source"] for x in sources)
+    return Check("container_scale", "container", rd, tol, PASS if ok else FAIL,
+                 f"calculate_intensity_scale raw {v['container.intensity_scale']:.9g}, fed "
+                 f"{v['container.fed_intensity_scale']:.9g} vs plan s {s:.9g} (rel {rd:.3g}, "
+                 f"rtol {tol:g}); sources {sources} vs {v['scale.source']!r}")
+
+
+#: labels_poisson: sigmas of the statistical allowance added to the ledger bound
+POISSON_SIGMAS = 6.0
+
+
+def check_labels_poisson(v, ctx: CheckContext) -> Check:
+    """The count labels are Poisson draws of the simulator's noise-free expectation at the
+    group members' scan positions: mean (k - mu)^2 / mu = 1 over pixels expecting >= 1 photon.
+    Bound: the ledger's plus POISSON_SIGMAS standard deviations of that mean for the number of
+    pixels used (sqrt((2 + 1/mu) / n) <= sqrt(3 / n)), never the value itself."""
+    n = int(v["labels.truth_agreement.pixels"])
+    z2 = v["labels.truth_agreement.mean_z2"]
+    tol = ctx.tol("labels_poisson") + POISSON_SIGMAS * math.sqrt(3.0 / n) if n else 0.0
+    dev = math.inf if z2 is None or not math.isfinite(float(z2)) else abs(float(z2) - 1.0)
+    return Check("labels_poisson", "labels", dev, tol, PASS if n and dev <= tol else FAIL,
+                 f"|mean (k - mu)^2/mu - 1| = {dev:.3g} over {n} pixels (bound {tol:.3g}); "
+                 f"a shifted, flipped or mis-scaled label is orders of magnitude off")
+
+
+def check_forward_consistency(v, ctx: CheckContext) -> Check:
+    """The model's physics head after the decoders (probe, diffraction, output scaler,
+    square) on the ground-truth patches, scaled by the amplitude ratio the labels imply,
+    reproduces the simulator's expected count labels (max error relative to each pattern's
+    max). Ties simulator and model: a shift, flip, conjugation or sign difference fails."""
+    return _bound_check(ctx, "forward_consistency", "forward",
+                        v["forward.consistency.max_rel_error"], "forward_consistency",
+                        "max |head(r*Y) - E[labels]| / max E[labels]")
+
+
+def check_reassembly_roundtrip(v, ctx: CheckContext) -> Check:
+    """The built reassembly layer returns ground-truth patches (whole-pixel group geometry)
+    unchanged on their support, and the object where neighbours cover them."""
+    return _parts_check(ctx, "reassembly_roundtrip", "forward",
+                        [("own support", v["forward.reassembly.own_support_error"]),
+                         ("covered", v["forward.reassembly.covered_error"])],
+                        "reassembly_roundtrip", "reassembly of ground-truth patches")
+
+
+def check_batch_independence(v, ctx: CheckContext) -> Check:
+    """Sample 0's output does not change when every other sample of its batch is perturbed
+    (whole network; physics head with >= 64 patterns)."""
+    return _parts_check(ctx, "batch_independence", "forward",
+                        [("network counts", v["forward.batch.counts_change"]),
+                         ("network object", v["forward.batch.object_change"]),
+                         ("head counts", v.get("forward.batch.head_counts_change", 0.0))],
+                        "batch_independence", "relative change of sample 0")
+
+
+def check_activation_ceiling(v, ctx: CheckContext) -> Check:
+    """The ceiling declared by the built amplitude activation equals the configured one, its
+    measured output never exceeds it and reaches it (bounded), or grows with its input
+    (unbounded); the output is non-negative."""
+    tol = ctx.tol("activation_ceiling")
+    conf, layer = v["forward.activation.configured_ceiling"], v["forward.activation.layer_ceiling"]
+    top, low = float(v["forward.activation.output_max"]), float(v["forward.activation.output_min"])
+    if conf is None:
+        target = float(v["forward.activation.ramp_limit"])
+        dev = max(rel_diff(top, target), 0.0 if layer is None else math.inf)
+        what = f"unbounded: layer ceiling {layer}, output at +{target:g} = {top:.7g}"
+    else:
+        dev = max(rel_diff(top, conf), math.inf if layer is None else rel_diff(layer, conf))
+        what = f"layer ceiling {layer} vs configured {conf}; measured max {top:.7g}"
+    ok = math.isfinite(dev) and dev <= tol and low >= 0.0 and (conf is None or top <= conf * (1 + tol))
+    return Check("activation_ceiling", "forward", dev, tol, PASS if ok else FAIL,
+                 f"{what}; min {low:.3g} (rel {dev:.3g}, bound {tol:g})")
+
+
+def check_phase_range(v, ctx: CheckContext) -> Check:
+    """The built phase activation spans (-pi, pi): its measured extremes reach +-pi."""
+    tol = ctx.tol("phase_range")
+    top, low = float(v["forward.phase.output_max"]), float(v["forward.phase.output_min"])
+    dev = max(rel_diff(top, math.pi), rel_diff(low, -math.pi))
+    return Check("phase_range", "forward", dev, tol, PASS if dev <= tol else FAIL,
+                 f"phase activation range [{low:.7g}, {top:.7g}] vs [-pi, pi] (rel {dev:.3g}, "
+                 f"bound {tol:g})")
+
+
+def check_loss_composition(v, ctx: CheckContext) -> Check:
+    """The compiled training loss on one batch equals nll_weight*NLL + mae_weight*MAE computed
+    independently from ptycho.losses on the same predictions."""
+    return _rel_check(ctx, "loss_composition", "train", v["train.probe.loss_compiled"],
+                      v["train.probe.loss_composed"], "loss_composition",
+                      f"compiled loss vs {v['train.probe.nll_weight']:g}*NLL + "
+                      f"{v['train.probe.mae_weight']:g}*MAE")
+
+
+def check_gradient_flow(v, ctx: CheckContext) -> Check:
+    """One gradient on one batch reaches every trainable weight (no None/all-zero tensor)."""
+    zero = list(v["train.probe.zero_gradient_weights"])
+    n = int(v["train.probe.trainable_weights"])
+    ok = not zero and n > 0
+    return Check("gradient_flow", "train", len(zero), 0, PASS if ok else FAIL,
+                 f"{len(zero)} of {n} trainable weights get no gradient"
+                 + (f": {', '.join(zero[:4])}{' ...' if len(zero) > 4 else ''}" if zero else ""))
+
+
+def check_optimizer_step(v, ctx: CheckContext) -> Check:
+    """One optimizer step at the configured learning rate lowers the loss: the optimizer's
+    learning rate is the configured one, Adam's first update of a zero-initialized weight has
+    size lr (|g|/(|g| + eps') of it), and the loss after the step is below the loss before."""
+    tol_lr = ctx.tol("optimizer_learning_rate")
+    tol_step = ctx.tol("optimizer_step_size")
+    lr, conf = v["train.probe.learning_rate"], v["train.probe.configured_learning_rate"]
+    size = v["train.probe.max_update_over_lr"]
+    change = v["train.probe.step_relative_change"]
+    d_lr = rel_diff(lr, conf)
+    d_size = math.inf if size is None or not math.isfinite(float(size)) else abs(float(size) - 1.0)
+    ok = d_lr <= tol_lr and d_size <= tol_step and change is not None and float(change) < 0.0
+    return Check("optimizer_step", "train", change, 0.0, PASS if ok else FAIL,
+                 f"loss change after one step {float(change):+.3g} (must be < 0); learning rate "
+                 f"{lr:.7g} vs configured {conf:g} (rel {d_lr:.3g}, bound {tol_lr:g}); largest "
+                 f"update / lr {size:.6g} (|1 - it| bound {tol_step:g})")
+
+
+def check_training_feed(v, ctx: CheckContext) -> Check:
+    """What ptycho.train.train hands the optimizer, row by row, on the shuffled and the
+    unshuffled path: every input row is one group's scaled diffraction, its offsets are that
+    group's, its count label is (scale * fed diffraction)^2 of the same group, and every
+    training group is fed exactly once per epoch."""
+    tol = ctx.tol("training_feed")
+    err = v["train.feed.label_error"]
+    bad = int(v["train.feed.unmatched_rows"]) + int(v["train.feed.coords_mismatch_rows"])
+    paths = [(v["train.feed.rows_shuffled"], v["train.feed.distinct_groups_shuffled"]),
+             (v["train.feed.rows_unshuffled"], v["train.feed.distinct_groups_unshuffled"])]
+    once = all(int(r) == int(d) and int(r) > 0 for r, d in paths)
+    ok = err is not None and math.isfinite(float(err)) and float(err) <= tol and bad == 0 and once
+    return Check("training_feed", "train", err, tol, PASS if ok else FAIL,
+                 f"label vs (scale*fed diffraction)^2 of the same group: rel {float(err):.3g} "
+                 f"(bound {tol:g}); {v['train.feed.unmatched_rows']} rows match no group, "
+                 f"{v['train.feed.coords_mismatch_rows']} with other offsets; rows/distinct "
+                 f"groups shuffled {paths[0][0]}/{paths[0][1]}, unshuffled {paths[1][0]}/{paths[1][1]}")
+
+
+def check_stitch_roundtrip(v, ctx: CheckContext) -> Check:
+    """Ground-truth patches stitched at the product's global positions reproduce the object on
+    the covered pixels (whole-pixel positions: exact up to round-off)."""
+    return _bound_check(ctx, "stitch_roundtrip", "stitch",
+                        v["stitch.truth_roundtrip.max_rel_error"], "stitch_roundtrip",
+                        "max |stitch(truth patches) - O| / max |O| on covered pixels")
+
+
+def _dev(value, target) -> float | None:
+    return None if value is None else abs(float(value) - target)
+
+
+def check_evaluate_identity(v, ctx: CheckContext) -> Check:
+    """evaluate_images of the ground-truth stitch against the object scores perfectly."""
+    p = "evaluate.truth.identity."
+    return _parts_check(ctx, "evaluate_identity", "evaluate", [
+        ("ls_scalar-1", _dev(v[p + "amplitude_ls_scalar"], 1.0)),
+        ("amplitude MAE", _dev(v[p + "amplitude_mae"], 0.0)),
+        ("1-amplitude r", _dev(v[p + "amplitude_pearson"], 1.0)),
+        ("phase MAE", _dev(v[p + "phase_mae"], 0.0)),
+        ("1-phase r", _dev(v[p + "phase_pearson"], 1.0)),
+        ("registration shift", _dev(v[p + "registration_shift"], 0.0)),
+    ], "evaluate_identity", "evaluate(truth stitch, truth)")
+
+
+def check_evaluate_scaled_copy(v, ctx: CheckContext) -> Check:
+    """evaluate_images of copy_scale*exp(i copy_phase) * (truth stitch): LS scalar copy_scale
+    (recon ~ c * truth), amplitude MAE (copy_scale - 1) * mean|O| over the evaluated pixels,
+    global phase copy_phase removed, perfect phase metrics and no registration shift."""
+    p = "evaluate.truth.scaled_copy."
+    k, phi = float(v["evaluate.truth.copy_scale"]), float(v["evaluate.truth.copy_phase"])
+    mean_o = float(v["evaluate.truth.truth_amplitude_mean"])
+    mae = v[p + "amplitude_mae"]
+    return _parts_check(ctx, "evaluate_scaled_copy", "evaluate", [
+        ("ls_scalar/c-1", None if v[p + "amplitude_ls_scalar"] is None
+         else abs(float(v[p + "amplitude_ls_scalar"]) / k - 1.0)),
+        ("MAE/((c-1)mean|O|)-1", None if mae is None else abs(float(mae) / ((k - 1) * mean_o) - 1.0)),
+        ("global phase", _dev(v[p + "phase_global_phase"], phi)),
+        ("phase MAE", _dev(v[p + "phase_mae"], 0.0)),
+        ("1-phase r", _dev(v[p + "phase_pearson"], 1.0)),
+        ("registration shift", _dev(v[p + "registration_shift"], 0.0)),
+    ], "evaluate_scaled_copy", f"evaluate({k:g} exp({phi:g}i) truth stitch, truth)")
 
 
 def check_amplitude_ratio_trained(v, ctx: CheckContext) -> Check:
@@ -264,7 +523,22 @@ CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Any], CheckContext], Check]]
     "forward_output_shape": ("forward", check_forward_output_shape),
     "trainable_weights": ("forward", check_trainable_weights),
     "model_canvas_fit": ("forward", check_model_canvas_fit),
+    "container_scale": ("container", check_container_scale),
+    "pixel_alignment": ("labels", check_pixel_alignment),
+    "labels_poisson": ("labels", check_labels_poisson),
+    "forward_consistency": ("forward", check_forward_consistency),
+    "reassembly_roundtrip": ("forward", check_reassembly_roundtrip),
+    "batch_independence": ("forward", check_batch_independence),
+    "activation_ceiling": ("forward", check_activation_ceiling),
+    "phase_range": ("forward", check_phase_range),
+    "loss_composition": ("train", check_loss_composition),
+    "gradient_flow": ("train", check_gradient_flow),
+    "optimizer_step": ("train", check_optimizer_step),
+    "training_feed": ("train", check_training_feed),
     "amplitude_ratio_trained": ("infer", check_amplitude_ratio_trained),
+    "stitch_roundtrip": ("stitch", check_stitch_roundtrip),
+    "evaluate_identity": ("evaluate", check_evaluate_identity),
+    "evaluate_scaled_copy": ("evaluate", check_evaluate_scaled_copy),
 }
 
 

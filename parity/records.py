@@ -31,11 +31,15 @@ PUBLISHED_SCHEMAS = (TELEMETRY_SCHEMA, GOLDEN_SCHEMA, REPORT_SCHEMA)
 #: the fields naming a record: scenario, profile and tier (the golden file stem)
 HEADER_KEYS = ("scenario", "profile", "tier")
 
-#: pipeline stages in DESIGN §8 order; the last four run only with training
+#: pipeline stages in DESIGN §8 order; the last four run fully only with training
 CORE_STAGES = ("object", "probe", "scan", "simulate", "group", "normalize", "scale",
                "container", "network_input", "labels", "forward")
 TRAIN_STAGES = ("train", "infer", "stitch", "evaluate")
 STAGES = CORE_STAGES + TRAIN_STAGES
+#: training stages that also run without training, as consistency probes only (one batch
+#: through the training path; the ground-truth stitch and its evaluation): the tiny gate runs
+#: CORE_STAGES + PROBE_STAGES
+PROBE_STAGES = ("train", "stitch", "evaluate")
 
 
 class RecordError(ParityError):

@@ -20,7 +20,7 @@ from .faults import validate_faults
 from .invariants import Check, check_legacy_fresh, check_legacy_path, evaluate, sort_checks
 from .model_cache import ModelCache
 from .profiles import apply_settings, get_profile
-from .records import CORE_STAGES, TRAIN_STAGES
+from .records import CORE_STAGES, PROBE_STAGES, TRAIN_STAGES
 from .scenarios import all_replays, get_scenario, resolve_config, tier_size
 from .stages import STAGE_FUNCTIONS, StageState
 from .telemetry import Recorder
@@ -84,12 +84,13 @@ def run_stages(spec: ReplaySpec, config: TrainingConfig, *, path: str = "datacla
                models: ModelCache = DEFAULT_MODELS) -> Recorder:
     """Run the stages of `spec` with `config`; return the Recorder.
 
-    stages: default CORE_STAGES (+ TRAIN_STAGES with spec.train). Raises StageError naming the
-    stage that failed; the partial telemetry is on `error.recorder`.
+    stages: default CORE_STAGES + TRAIN_STAGES with spec.train, else CORE_STAGES +
+    PROBE_STAGES (the training path's consistency probes, no training). Raises StageError
+    naming the stage that failed; the partial telemetry is on `error.recorder`.
     """
     scenario = get_scenario(spec.scenario)
     names = list(stages) if stages is not None else list(CORE_STAGES) + (
-        list(TRAIN_STAGES) if spec.train else [])
+        list(TRAIN_STAGES) if spec.train else list(PROBE_STAGES))
     rec = Recorder(_meta(spec, config, path))
     st = StageState(spec, scenario, get_profile(spec.profile), config,
                     tier_size(spec.tier, scenario.gridsize), rec, models)

@@ -4,14 +4,19 @@ Scenarios (issue 4): N=64, lines object (un-normalized, DESIGN §3), random scan
 - gs1_ideal, gs2_ideal: ideal probe, probe_scale 10, probe mask on;
 - gs1_custom, gs2_custom: the experimental probe (`ptycho.probe.experimental_probe_path()`),
   probe_scale 4, mask off;
-- dose sweep: gs1_ideal at nphotons 1e4, 1e5, 1e6 and 1e9 (1e9 is gs1_ideal itself).
+- dose sweep: gs1_ideal at nphotons 1e4, 1e5, 1e6 and 1e9 (1e9 is gs1_ideal itself);
+- gs1_custom_trainable: gs1_custom with a trainable intensity scale and probe (PtychoPINN's
+  baseline trained its scale), a bounded amplitude activation whose ceiling comes from the
+  scenario (scaled sigmoid, 8 > max |O| of the lines object), and a loss mixing both terms
+  (0.5 NLL + 2 MAE), so the trainable-weight, gradient, loss-composition and ceiling checks
+  have something to see.
 Tiers: `tiny` (seconds; CI and `python -m parity check`), `reduced`, `full` (issue 4 sizes).
 
 Precedence of settings: TrainingConfig defaults < profile < scenario < tier < overrides.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -43,10 +48,13 @@ class Scenario:
     N: int = 64
     object_kind: str = "lines"
     scan: str = "random"
+    #: further config settings this scenario fixes (keys as in `apply_settings`)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.probe not in PROBE_SOURCES:
             raise ConfigError("probe", f"must be one of {PROBE_SOURCES}, got {self.probe!r}")
+        object.__setattr__(self, "overrides", MappingProxyType(dict(self.overrides)))
 
     def settings(self) -> dict[str, Any]:
         """The config settings this scenario fixes (override the profile's)."""
@@ -56,6 +64,7 @@ class Scenario:
             "model.probe_scale": float(self.probe_scale),
             "model.probe_mask": bool(self.probe_mask),
             "nphotons": float(self.nphotons),
+            **self.overrides,
         }
 
 
@@ -122,6 +131,12 @@ SCENARIOS: Mapping[str, Scenario] = MappingProxyType({s.name: s for s in (
              nphotons=1e5, **_IDEAL),
     Scenario("gs1_ideal_1e6", "dose sweep: gs1_ideal at 1e6 photons", gridsize=1,
              nphotons=1e6, **_IDEAL),
+    Scenario("gs1_custom_trainable", "gs1_custom with trainable intensity scale and probe, "
+             "scaled-sigmoid amplitude (ceiling 8), loss 0.5 NLL + 2 MAE",
+             gridsize=1, nphotons=1e9, **_CUSTOM,
+             overrides={"model.intensity_scale_trainable": True, "model.probe_trainable": True,
+                        "model.amp_activation": "scaled_sigmoid", "model.amp_ceiling": 8.0,
+                        "nll_weight": 0.5, "mae_weight": 2.0}),
 )})
 
 #: named groups of scenarios; the dose sweep's 1e9 member is gs1_ideal itself

@@ -27,10 +27,12 @@ from ptycho.canvas import canvas_padding, support_mean
 from ptycho.config import InferenceConfig, TrainingConfig
 from ptycho.scaling import apply_gain, sum_float64
 
+from . import consistency
 from .model_cache import ModelCache
 from .profiles import Profile
 from .records import STAGES
 from .scenarios import Scenario, TierSize
+from .positions import correlation, position_stats
 from .telemetry import Recorder, array_stats, prefixed
 
 #: groups per model call in the forward stage
@@ -62,6 +64,22 @@ class StageState:
 
 
 # ============================================================================ helpers
+def _image_stats(prefix: str, x, *, diffraction: bool = False, previous=None,
+                 image_axes=None) -> dict[str, Any]:
+    """array_stats + position_stats of an image array under `prefix`, and `corr_prev`: its
+    correlation with `previous` (the same quantity at the previous stage, same shape)."""
+    out = prefixed(prefix, array_stats(x, image_axes=image_axes))
+    out.update(prefixed(prefix, position_stats(x, image_axes=image_axes, diffraction=diffraction)))
+    if previous is not None:
+        out[f"{prefix}.corr_prev"] = correlation(x, previous)
+    return out
+
+
+def _probe_groups(st: "StageState") -> int:
+    """Groups the consistency probes use: the first PROBE_GROUPS (one model batch)."""
+    return min(st.art["grouped"].B, consistency.PROBE_GROUPS)
+
+
 def _ceiling_or_none(config: TrainingConfig) -> float | None:
     """Activation ceiling of the model config; None when unbounded (JSON has no inf)."""
     c = config.model.activation_ceiling
@@ -76,7 +94,7 @@ def stage_object(st: StageState) -> dict[str, Any]:
     obj = lines_object(st.sizes.object_size, seed=st.config.seed)
     st.art["object"] = obj
     out = {"kind": st.scenario.object_kind, "size": st.sizes.object_size}
-    out.update(prefixed("amplitude", array_stats(np.abs(obj))))
+    out.update(_image_stats("amplitude", np.abs(obj)))
     out["phase_max_abs"] = float(np.max(np.abs(np.angle(obj))))
     return out
 
@@ -92,7 +110,7 @@ def stage_probe(st: StageState) -> dict[str, Any]:
     P64 = P.astype(np.complex128)
     out = {"source": st.scenario.probe, "probe_scale": st.config.model.probe_scale,
            "mask_applied": bool(st.config.model.probe_mask)}
-    out.update(prefixed("amplitude", array_stats(np.abs(P64))))
+    out.update(_image_stats("amplitude", np.abs(P64)))
     out["max_abs"] = float(np.max(np.abs(P64)))
     out["sum_sq"] = float(np.sum(np.abs(P64) ** 2))
     out["mean_abs_masked"] = float(np.mean(np.abs(P64 * mask)))
@@ -142,6 +160,7 @@ def stage_simulate(st: StageState) -> dict[str, Any]:
     out = {"nphotons": float(raw.metadata["nphotons"]), "s_sim": s_sim,
            "mean_exit_energy": float(raw.metadata["mean_exit_energy"])}
     out.update(prefixed("diff3d", stats))
+    out.update(prefixed("diff3d", position_stats(raw.diff3d, diffraction=True)))
     out["mean_counts_per_pattern"] = s_sim ** 2 * stats["mean_sum_xy_sq"]
     return out
 
@@ -165,14 +184,17 @@ def stage_group(st: StageState) -> dict[str, Any]:
     out = {"strategy": grouped.strategy, "neighbor_count": grouped.neighbor_count,
            "gridsize": grouped.gridsize, "channels": grouped.C, "n_groups": grouped.B,
            "distinct_patterns": int(np.unique(grouped.nn_indices).size)}
-    out.update(prefixed("diffraction", array_stats(grouped.diffraction)))
+    gathered = np.stack([np.asarray(raw.diff3d)[grouped.nn_indices[:, c]]
+                         for c in range(grouped.C)], axis=-1)
+    out.update(_image_stats("diffraction", grouped.diffraction, diffraction=True,
+                            previous=gathered))
     out.update(prefixed("coords_relative", array_stats(rel, image_axes=(1, 2))))
     out["max_abs_coords_relative"] = max_abs
     out["centroid_residual"] = float(np.max(np.abs(rel.sum(axis=3)))) if rel.size else 0.0
     out["canvas_required"] = st.N + 2 * canvas_padding(max_abs)
     out["canvas_planned"] = st.N + 2 * canvas_padding(planned)
     if grouped.Y is not None:
-        out.update(prefixed("truth_amplitude", array_stats(np.abs(grouped.Y))))
+        out.update(_image_stats("truth_amplitude", np.abs(grouped.Y)))
     return out
 
 
@@ -221,17 +243,28 @@ def stage_container(st: StageState) -> dict[str, Any]:
 
     c = PtychoDataContainer.from_grouped(st.art["grouped"], st.art["probe"])
     st.art["container"] = c
+    plan = st.art["plan"]
+    if plan.feed_gain == 1.0:
+        fed = c
+    else:
+        fed = PtychoDataContainer.from_grouped(st.art["grouped"], st.art["probe"],
+                                               feed_gain=plan.feed_gain)
+    st.art["fed"] = fed
     res = calculate_intensity_scale(c, st.config.nphotons)
+    fed_res = calculate_intensity_scale(fed, st.config.nphotons)
     out = {}
-    out.update(prefixed("X", array_stats(c._X_np)))
+    out.update(_image_stats("X", c._X_np, diffraction=True,
+                            previous=st.art["grouped"].diffraction))
     if c._Y_I_np is not None:
-        out.update(prefixed("Y_I", array_stats(c._Y_I_np)))
+        out.update(_image_stats("Y_I", c._Y_I_np, previous=np.abs(st.art["grouped"].Y)))
         out.update(prefixed("Y_phi", array_stats(c._Y_phi_np)))
     out.update(prefixed("coords_nominal", array_stats(c._coords_nominal_np, image_axes=(1, 2))))
     out["feed_gain"] = c.feed_gain
     out["intensity_scale"] = res.value
     out["intensity_scale_source"] = res.source
-    out["tensor_cache_size"] = len(c._tensor_cache)
+    out["fed_intensity_scale"] = fed_res.value
+    out["fed_intensity_scale_source"] = fed_res.source
+    out["tensor_cache_size"] = len(c._tensor_cache) + len(fed._tensor_cache)
     return out
 
 
@@ -241,20 +274,16 @@ def stage_network_input(st: StageState) -> dict[str, Any]:
     Builds the profile's fed container (X_fed = feed_gain*X_raw) and the training arrays
     (ptycho.train.training_arrays); the recorded input is profile-independent.
     """
-    from ptycho.container import PtychoDataContainer
     from ptycho.train import training_arrays
 
-    plan = st.art["plan"]
-    if plan.feed_gain == 1.0:
-        fed = st.art["container"]
-    else:
-        fed = PtychoDataContainer.from_grouped(st.art["grouped"], st.art["probe"],
-                                               feed_gain=plan.feed_gain)
+    plan, fed = st.art["plan"], st.art["fed"]
     inputs, labels = training_arrays(fed, plan)
-    st.art["fed"], st.art["inputs"], st.art["labels"] = fed, inputs, labels
+    st.art["inputs"], st.art["labels"] = inputs, labels
     net = inputs["diffraction"] / np.float32(plan.input_scaler)
     st.art["network_input"] = net
     out = array_stats(net)
+    out.update(position_stats(net, diffraction=True))
+    out["corr_prev"] = correlation(net, st.art["container"]._X_np)
     out["target_energy"] = (st.N / 2) ** 2
     return out
 
@@ -277,9 +306,10 @@ def stage_labels(st: StageState) -> dict[str, Any]:
         counts = np.square(amp)
         st.art["labels"] = {"amplitude": amp, "counts": counts}
     out = {}
-    out.update(prefixed("amplitude", array_stats(fed._X_np)))
-    cstats = array_stats(counts)
-    out.update(prefixed("counts", cstats))
+    out.update(_image_stats("amplitude", fed._X_np, diffraction=True,
+                            previous=st.art["network_input"]))
+    out.update(_image_stats("counts", counts, diffraction=True,
+                            previous=np.square(st.art["labels"]["amplitude"])))
     n_patterns = counts.shape[0] * counts.shape[3]
     out["mean_counts_per_pattern"] = sum_float64(counts) / n_patterns
     out["feed_gain"] = plan.feed_gain
@@ -310,7 +340,22 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     out["activation"] = cfg.model.amp_activation
     out["data_feed"] = plan.data_feed
     out["scale_source"] = plan.scale_source
+    out.update(_label_agreement(st, counts))
     return out
+
+
+def _label_agreement(st: StageState, counts: np.ndarray) -> dict[str, Any]:
+    """The count labels of the first groups vs the simulator's noise-free expectation at the
+    group members' scan positions (parity.consistency.label_agreement)."""
+    plan, raw, grouped = st.art["plan"], st.art["raw"], st.art["grouped"]
+    n = _probe_groups(st)
+    x, y = consistency.truth_positions(raw, grouped.nn_indices[:n])
+    mu = consistency.expected_label_counts(st.art["object"], st.art["probe"], st.art["mask"],
+                                           x, y, plan.label_scale)
+    st.art["expected_counts"] = mu
+    photons_per_count = (float(raw.metadata["s_sim"]) / plan.label_scale) ** 2
+    return prefixed("truth_agreement", consistency.label_agreement(counts[:n], mu,
+                                                                   photons_per_count))
 
 
 def _trainable_tags(model) -> list[str]:
@@ -361,10 +406,15 @@ def stage_forward(st: StageState) -> dict[str, Any]:
     input_mean = float(np.mean(st.art["network_input"], dtype=np.float64))
     output_mean = support_mean(amp, N)
     truth = st.art["container"]._Y_I_np
+    capacity = consistency.canvas_capacity(
+        model, N // 4 + canvas_padding(st.art["grouped"].max_offset) + 2)
     out = {"input_scale_weight": s_in, "output_scale_weight": s_out,
            "external_input_scale": plan.input_scaler,
            "external_output_scale": plan.output_scaler,
-           "canvas": N + 2 * int(model.get_layer(REASSEMBLY_LAYER).pad),
+           "canvas": capacity["canvas"],
+           "canvas_capacity": capacity["capacity"],
+           "canvas_probe_offsets": capacity["probe_offsets"],
+           "canvas_pad_attribute": int(model.get_layer(REASSEMBLY_LAYER).pad),
            "n_params": count_parameters(model)["total"],
            "input_shape": list(inputs["diffraction"].shape),
            "output_shape": list(counts.shape),
@@ -374,32 +424,72 @@ def stage_forward(st: StageState) -> dict[str, Any]:
         truth_mean = support_mean(truth, N)
         out["truth_mean"] = truth_mean
         out["output_truth_ratio"] = output_mean / truth_mean if truth_mean else math.nan
-    out.update(prefixed("object_amplitude", array_stats(amp)))
-    out.update(prefixed("counts", array_stats(counts)))
+    out.update(_image_stats("object_amplitude", amp))
+    out.update(_image_stats("counts", counts, diffraction=True, previous=st.art["labels"]["counts"]))
     label_mean = st.recorder.values["labels.counts.mean"]
     out["counts_vs_labels"] = (float(np.mean(counts, dtype=np.float64)) / label_mean
                                if label_mean else math.nan)
     out["trainable_special"] = _trainable_tags(model)
     out["expected_trainable"] = _expected_trainable(cfg)
+    out.update(_forward_probes(st, model, diag))
+    return out
+
+
+def _forward_probes(st: StageState, model, diag) -> dict[str, Any]:
+    """Consistency probes of the built model (parity.consistency): its physics head on the
+    ground-truth patches vs the simulator's expected labels, the reassembly round trip, batch
+    independence, and the measured ranges of its activations."""
+    grouped, plan, cfg = st.art["grouped"], st.art["plan"], st.config
+    n = _probe_groups(st)
+    out: dict[str, Any] = {}
+    if grouped.Y is not None:
+        out.update(prefixed("consistency", consistency.forward_consistency(
+            model, grouped.Y[:n], st.art["expected_counts"], plan.amplitude_ratio)))
+        out.update(prefixed("reassembly", consistency.reassembly_roundtrip(
+            model, st.art["object"], grouped.coords_offsets[:n], grouped.coords_relative[:n])))
+    inputs = {k: v[:n] for k, v in st.art["inputs"].items()}
+    Y = grouped.Y[:n] if grouped.Y is not None else None
+    out.update(prefixed("batch", consistency.batch_independence(model, diag, inputs, Y)))
+    out.update(prefixed("activation", consistency.activation_range(model)))
+    out["activation.configured_ceiling"] = _ceiling_or_none(cfg)
+    out.update(prefixed("phase", consistency.phase_range(model)))
     return out
 
 
 # ---------------------------------------------------------------------------- training
+def _train_probes(st: StageState) -> dict[str, Any]:
+    """One-batch probes of the training path on the forward stage's model (weights restored):
+    compiled loss vs its composition, gradient reach, one optimizer step, and the rows
+    ptycho.train.train feeds the optimizer (parity.consistency)."""
+    model, plan, cfg = st.art["model"], st.art["plan"], st.config
+    out = prefixed("probe", consistency.loss_and_gradient(model, cfg, st.art["inputs"],
+                                                          st.art["labels"]))
+    out.update(prefixed("feed", consistency.training_feed(
+        model, st.art["fed"], plan, cfg, st.art["probe"], st.art["planned_max_offset"])))
+    return out
+
+
 def stage_train(st: StageState) -> dict[str, Any]:
-    """ptycho.train.train on the fed container (seeded); loss history and final scales."""
+    """Without training (the tiny gate): the one-batch probes only (`mode` 'probe'). With
+    training: the probes, then ptycho.train.train on the fed container (seeded); loss history
+    and final scales (`mode` 'fit')."""
     from ptycho.train import train
 
+    out: dict[str, Any] = {"mode": "fit" if st.spec.train else "probe"}
+    out.update(_train_probes(st))
+    if not st.spec.train:
+        return out
     res = train(st.art["fed"], st.art["plan"], st.config, probe=st.art["probe"],
                 max_offset=st.art["planned_max_offset"])
     st.art["trained"] = res
     loss = res.history.get("loss", [])
-    out = {"epochs": len(loss), "n_train": res.n_train, "n_val": res.n_val,
+    out.update({"epochs": len(loss), "n_train": res.n_train, "n_val": res.n_val,
            "loss_first": loss[0] if loss else math.nan,
            "loss_last": loss[-1] if loss else math.nan,
            "loss_ratio": loss[-1] / loss[0] if loss and loss[0] else math.nan,
            "input_scale_weight": res.scales["input_scale"],
            "output_scale_weight": res.scales["output_scale"],
-           "n_params": res.parameters["total"]}
+           "n_params": res.parameters["total"]})
     if "val_loss" in res.history:
         out["val_loss_last"] = res.history["val_loss"][-1]
     return out
@@ -444,11 +534,27 @@ def stage_infer(st: StageState) -> dict[str, Any]:
     return out
 
 
+def _truth_roundtrip(st: StageState) -> dict[str, Any]:
+    """Ground-truth patches of the training groups stitched back (parity.consistency); the
+    evaluation values are kept for the evaluate stage."""
+    grouped = st.art["grouped"]
+    if grouped.Y is None:
+        return {}
+    crop = InferenceConfig(model=st.config.model, seed=st.config.seed).crop
+    stitch, evaluation = consistency.stitch_roundtrip(st.art["object"], st.art["raw"], grouped, crop)
+    st.art["truth_evaluation"] = evaluation
+    return prefixed("truth_roundtrip", stitch)
+
+
 def stage_stitch(st: StageState) -> dict[str, Any]:
-    """ptycho.stitching.stitch_patches of the reconstruction (central crop) into object
-    coordinates; the ground truth is stitched the same way."""
+    """The ground-truth round trip (always), and with training: ptycho.stitching.stitch_patches
+    of the reconstruction (central crop) into object coordinates; the ground truth is stitched
+    the same way."""
     from ptycho.stitching import global_positions, stitch_patches
 
+    out = _truth_roundtrip(st)
+    if "patches" not in st.art:
+        return out
     grouped, icfg = st.art["infer_grouped"], st.art["icfg"]
     x, y = global_positions(grouped.coords_offsets, grouped.coords_relative)
     size = st.sizes.object_size
@@ -459,8 +565,8 @@ def stage_stitch(st: StageState) -> dict[str, Any]:
         st.art["stitched_truth"] = stitch_patches(grouped.Y, x, y, crop=icfg.crop,
                                                   origin=(0.0, 0.0), shape=(size, size))
     covered = res.covered()
-    out = {"shape": list(res.image.shape), "crop": icfg.crop,
-           "covered_fraction": float(np.mean(covered))}
+    out.update({"shape": list(res.image.shape), "crop": icfg.crop,
+                "covered_fraction": float(np.mean(covered))})
     out.update(prefixed("amplitude", array_stats(np.abs(res.image[covered]))))
     return out
 
@@ -471,9 +577,13 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
     from ptycho.evaluation import baseline_patches, constant_amplitude_baseline, evaluate_images
     from ptycho.stitching import stitch_patches
 
+    out: dict[str, Any] = prefixed("truth", st.art.get("truth_evaluation", {}))
+    if "stitched" not in st.art:
+        return out
     res = st.art["stitched"]
     if "stitched_truth" not in st.art:
-        return {"ground_truth": False}
+        out["ground_truth"] = False
+        return out
     grouped, icfg = st.art["infer_grouped"], st.art["icfg"]
     x, y = st.art["stitch_xy"]
     size = st.sizes.object_size
@@ -482,7 +592,7 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
                           origin=(0.0, 0.0), shape=(size, size))
     rep = evaluate_images(res.image, st.art["stitched_truth"].image, base.image, xcoords=x,
                           ycoords=y, covered=res.covered())
-    out = {"ground_truth": True}
+    out["ground_truth"] = True
     for group_name in ("amplitude", "phase"):
         for metric, pair in getattr(rep, group_name).items():
             for who, v in pair.items():

@@ -23,7 +23,7 @@ from . import atomic
 from .config import TrainingConfig
 from .errors import ConfigError, NonFiniteLossError
 from .losses import amplitude_mae, keras_losses, nll_for
-from .model import build_model, count_parameters, model_scales
+from .model import build_model, count_parameters, diffraction_to_obj, model_scales
 from .tfload import keras as _keras
 from .tfload import seed_everything
 from .tfload import tf as _tf
@@ -228,7 +228,7 @@ def compile_model(model, config: TrainingConfig) -> None:
 # ---------------------------------------------------------------------------- train
 def train(container, plan, config: TrainingConfig, *, probe=None, max_offset=None,
           verbose: int = 0, history_path=None, shuffle: bool = True,
-          deterministic: bool = True, callbacks=()) -> TrainResult:
+          deterministic: bool = True, callbacks=(), model=None) -> TrainResult:
     """Build, compile and fit the PINN; return a TrainResult.
 
     container: PtychoDataContainer (numpy `_X_np` = X_fed, `_coords_nominal_np`, `_probe_np`).
@@ -238,6 +238,8 @@ def train(container, plan, config: TrainingConfig, *, probe=None, max_offset=Non
     verbose: Keras progress bar (0 off, 1 bar, 2 one line per epoch). history_path: where to
     write the history JSON (atomically). deterministic: enable TF op determinism.
     callbacks: extra Keras callbacks (e.g. periodic evaluation), run after the NaN guard.
+    model: an already built training model (from `build_model` for this config, probe and
+    canvas, e.g. a cached one) to compile and fit in place instead of building a fresh one.
     Raises NonFiniteLossError at the first non-finite loss.
     """
     if not isinstance(config, TrainingConfig):
@@ -251,9 +253,12 @@ def train(container, plan, config: TrainingConfig, *, probe=None, max_offset=Non
 
     probe = np.asarray(container._probe_np if probe is None else probe)
     max_offset = max_relative_offset(container) if max_offset is None else float(max_offset)
-    model, d2o = build_model(config.model, config, probe=probe, input_scale=plan.input_scaler,
-                             output_scale=plan.output_scaler, max_offset=max_offset,
-                             seed=config.seed)
+    if model is None:
+        model, d2o = build_model(config.model, config, probe=probe,
+                                 input_scale=plan.input_scaler, output_scale=plan.output_scaler,
+                                 max_offset=max_offset, seed=config.seed)
+    else:
+        d2o = diffraction_to_obj(model)
     compile_model(model, config)
 
     inputs, labels = training_arrays(container, plan)

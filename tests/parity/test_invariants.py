@@ -83,6 +83,28 @@ BREAKERS = {
     "forward_output_shape": ("forward.output_shape", lambda v: [1, 64, 64, 4]),
     "trainable_weights": ("forward.trainable_special", lambda v: ["probe"]),
     "model_canvas_fit": ("forward.canvas", lambda v: 64),
+    # issue 9 (gate): consistency checks
+    "container_scale": ("container.fed_intensity_scale",
+                        lambda v: v["container.fed_intensity_scale"] * 1.01),
+    "pixel_alignment": ("labels.amplitude.corr_prev", lambda v: 0.99),
+    "labels_poisson": ("labels.truth_agreement.mean_z2", lambda v: 150.0),
+    "forward_consistency": ("forward.consistency.max_rel_error", lambda v: 0.3),
+    "reassembly_roundtrip": ("forward.reassembly.covered_error", lambda v: 0.5),
+    "batch_independence": ("forward.batch.head_counts_change", lambda v: 0.1),
+    "activation_ceiling": ("forward.activation.output_max", lambda v: 1.0),
+    "phase_range": ("forward.phase.output_max", lambda v: 1.0),
+    "loss_composition": ("train.probe.loss_compiled", lambda v: v["train.probe.loss_compiled"] * 1.01),
+    "gradient_flow": ("train.probe.zero_gradient_weights", lambda v: ["enc0_conv0/kernel"]),
+    "optimizer_step": ("train.probe.step_relative_change", lambda v: 0.01),
+    "training_feed": ("train.feed.label_error", lambda v: 0.1),
+    "stitch_roundtrip": ("stitch.truth_roundtrip.max_rel_error", lambda v: 0.01),
+    "evaluate_identity": ("evaluate.truth.identity.phase_mae", lambda v: 2.41),
+    "evaluate_scaled_copy": ("evaluate.truth.scaled_copy.phase_pearson", lambda v: -0.71),
+}
+#: checks whose BREAKERS entry moves the bound side (the activation ceiling): the value-side
+#: breaker used by test_bound_is_not_derived_from_the_value, as (setup, key, bad value)
+VALUE_SIDE = {
+    "reachability": ({"labels.activation_ceiling": 8.0}, "labels.implied_amplitude_max", 9.0),
 }
 
 
@@ -91,7 +113,59 @@ def test_every_check_has_a_failing_case():
 
 
 @pytest.mark.parametrize("name", sorted(BREAKERS))
+def test_bound_is_not_derived_from_the_value(outcomes, name):
+    """Perturbing only the key a check measures flips its verdict while its bound stays: no
+    check's bound is computed from its own value."""
+    record = copy.deepcopy(outcomes["current"].record)
+    setup, key, bad = (VALUE_SIDE[name] if name in VALUE_SIDE
+                       else ({}, BREAKERS[name][0], BREAKERS[name][1](record["values"])))
+    record["values"].update(setup)
+    before = {c.name: c for c in evaluate(record, LEDGER, CURRENT)}[name]
+    record["values"][key] = bad
+    after = {c.name: c for c in evaluate(record, LEDGER, CURRENT)}[name]
+    assert before.verdict == PASS and after.verdict == FAIL, (before, after)
+    assert after.bound == before.bound, (name, before.bound, after.bound)
+
+
+@pytest.mark.parametrize("key, stage", [("group.diffraction.corr_prev", "group"),
+                                        ("container.X.corr_prev", "container"),
+                                        ("network_input.corr_prev", "network_input"),
+                                        ("labels.counts.corr_prev", "labels")])
+def test_pixel_alignment_names_the_stage_of_the_first_misaligned_pair(outcomes, key, stage):
+    record = copy.deepcopy(outcomes["current"].record)
+    record["values"][key] = 0.5
+    record["values"]["labels.counts.corr_prev"] = 0.9   # a later one too: the first is named
+    check = {c.name: c for c in evaluate(record, LEDGER, CURRENT)}["pixel_alignment"]
+    assert check.verdict == FAIL and check.stage == stage and key in check.detail
+
+
+def test_activation_ceiling_holds_a_bounded_layer_to_its_configured_ceiling(outcomes):
+    record = copy.deepcopy(outcomes["legacy"].record)
+    v = record["values"]
+    assert v["forward.activation.configured_ceiling"] == 1.0 == v["forward.activation.layer_ceiling"]
+    ok = {c.name: c for c in evaluate(record, LEDGER, LEGACY)}["activation_ceiling"]
+    assert ok.verdict == PASS
+    for key, bad in (("forward.activation.layer_ceiling", None),       # ceiling ignored
+                     ("forward.activation.output_max", 1.5),           # above the ceiling
+                     ("forward.activation.output_max", 0.5),           # never reaches it
+                     ("forward.activation.output_min", -0.1)):         # negative amplitude
+        broken = copy.deepcopy(record)
+        broken["values"][key] = bad
+        check = {c.name: c for c in evaluate(broken, LEDGER, LEGACY)}["activation_ceiling"]
+        assert check.verdict == FAIL, (key, bad, check)
+
+
+def test_labels_poisson_bound_comes_from_the_ledger_and_the_pixel_count(outcomes):
+    v = outcomes["current"].record["values"]
+    check = {c.name: c for c in outcomes["current"].checks}["labels_poisson"]
+    n = v["labels.truth_agreement.pixels"]
+    assert check.bound == pytest.approx(LEDGER.test_tolerance("parity.invariants.labels_poisson")
+                                        + 6.0 * math.sqrt(3.0 / n), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(BREAKERS))
 def test_each_check_fails_on_a_bad_value(outcomes, name):
+    """...and names its stage (the stage column of the check output and report.md)."""
     record = copy.deepcopy(outcomes["current"].record)
     key, bad = BREAKERS[name]
     record["values"][key] = bad(record["values"])

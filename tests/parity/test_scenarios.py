@@ -91,6 +91,6 @@ def test_unknown_names_raise_config_error_naming_the_field(call, field):
 
 def test_all_replays_is_every_scenario_times_both_profiles():
     pairs = all_replays()
-    assert len(pairs) == 2 * len(SCENARIOS) == 14
+    assert len(pairs) == 2 * len(SCENARIOS) == 16
     assert pairs[0] == ("gs1_ideal", "legacy") and pairs[1] == ("gs1_ideal", "current")
     assert all_replays(["gs2_ideal"], ["current"]) == [("gs2_ideal", "current")]
