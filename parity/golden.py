@@ -121,7 +121,9 @@ def _compare_value(expected: Any, actual: Any, key: str, ledger: Ledger) -> tupl
             if cls != "exact":
                 worst = ("ok", max(worst[1] or 0.0, rel or 0.0), tol, cls)
         return worst
-    if _is_number(expected) and _is_number(actual) and (_is_float(expected) or _is_float(actual)):
+    if _is_number(expected) and _is_number(actual) and _is_float(expected) != _is_float(actual):
+        return "type", None, "exact", "exact"   # int <-> float is a change of kind, never "ok"
+    if _is_number(expected) and _is_number(actual) and _is_float(expected):
         rule = ledger.rule_for(key)
         e, a = float(expected), float(actual)
         verdict = "ok" if _within(e, a, rule) else "changed"

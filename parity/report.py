@@ -17,7 +17,7 @@ from ptycho import atomic
 
 from . import jsonsafe
 from .invariants import FAIL, PASS, WARN, Check, first_failure
-from .records import REPORT_SCHEMA
+from .records import REPORT_SCHEMA, STAGES
 
 
 
@@ -53,7 +53,9 @@ class ReplayResult:
         if bad is not None:
             return f"{bad.stage}: {bad.name} ({bad.detail})"
         if self.golden in ("changed", "missing", "error"):
-            return f"golden {self.golden}" + (f": {self.golden_detail[0]}" if self.golden_detail else "")
+            text = f"golden {self.golden}" + (f": {self.golden_detail[0]}" if self.golden_detail else "")
+            stage = _first_golden_stage(self.golden_detail)
+            return f"{stage}: {text}" if stage else text
         warns = [c for c in self.checks if c.verdict == WARN]
         return f"warn {warns[0].stage}: {warns[0].name}" if warns else ""
 
@@ -65,6 +67,15 @@ class ReplayResult:
             "telemetry_file": self.telemetry_file, "scalars": dict(self.scalars),
             "checks": [c.to_dict() for c in self.checks],
         }
+
+
+def _first_golden_stage(detail: Sequence[str]) -> str:
+    """Stage of the first '<stage>.<key>: ...' line of a golden failure's detail ('' if none)."""
+    for line in detail:
+        key = line.split(":", 1)[0]
+        if " " not in key and "." in key and key.split(".", 1)[0] in STAGES:
+            return key.split(".", 1)[0]
+    return ""
 
 
 def _count(checks: Sequence[Check], verdict: str) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 from .attribution import (APPROXIMATE_NOTE, CLOSE_MATCH, Attribution, aliases_text, attribute_ratio,
                           equivalents_text, scalar_candidates)
 from .golden import fmt_value
-from .records import stage_of
+from .records import STAGES, stage_of
 from .tolerances import rel_diff
 
 DEFAULT_LADDER: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
@@ -73,21 +73,36 @@ class TraceResult:
 
 
 def stage_order(*values: Mapping[str, Any], stages: Sequence[str] | None = None) -> list[str]:
-    """Stage order: `stages` if given, then any further stages in order of first appearance
-    in the value dicts (the records' key order is their stage order)."""
+    """Stage order: `stages` if given, then the further stages of the value dicts: the
+    pipeline's stages (parity.records.STAGES) in pipeline order, then unknown ones in order of
+    first appearance. A stage present only in B therefore sits where the pipeline runs it, not
+    after every stage of A."""
     out = list(stages or [])
+    seen: list[str] = []
     for vals in values:
         for key in vals:
             s = stage_of(key)
-            if s not in out:
-                out.append(s)
-    return out
+            if s not in out and s not in seen:
+                seen.append(s)
+    rank = {s: i for i, s in enumerate(STAGES)}
+    return out + sorted(seen, key=lambda s: (rank.get(s, len(rank)), seen.index(s)))
 
 
 def ordered_keys(a: Mapping[str, Any], b: Mapping[str, Any], stages: Sequence[str]) -> list[str]:
-    """Union of keys grouped by `stages`; within a stage, A's order then keys only in B."""
+    """Union of keys grouped by `stages`; within a stage, A's order with each key only in B
+    inserted right after the key that precedes it in B (B's first keys of a stage first), so
+    the walk order is both records' order."""
+    merged: list[str] = list(a)
+    placed = set(merged)
+    prev: str | None = None
+    for key in b:
+        if key not in placed:
+            at = merged.index(prev) + 1 if prev is not None else 0
+            merged.insert(at, key)
+            placed.add(key)
+        prev = key
     by_stage: dict[str, list[str]] = {s: [] for s in stages}
-    for key in [*a, *(k for k in b if k not in a)]:
+    for key in merged:
         by_stage.setdefault(stage_of(key), []).append(key)
     return [k for s in by_stage for k in by_stage[s]]
 
