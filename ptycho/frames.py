@@ -137,11 +137,13 @@ class StreamSource:
     """A C-ordered array at `offset` inside a seekable binary stream made by `opener()` (e.g. a
     compressed ZIP member): reads seek and ``readinto`` under a lock. Forward reads are cheap;
     seeking backwards in a compressed stream re-decompresses from its start, so iterate in
-    order (as `FrameArray.blocks` does)."""
+    order (as `FrameArray.blocks` does). `on_close` (e.g. the archive's close) runs on close();
+    the stream is reopened by the next read only while `opener` still works."""
 
     def __init__(self, opener: Callable, offset: int, shape: tuple, dtype, *,
-                 description: str = ""):
+                 description: str = "", on_close: Callable | None = None):
         self._opener = opener
+        self._on_close = on_close
         self.offset = int(offset)
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
@@ -173,6 +175,8 @@ class StreamSource:
             if self._stream is not None:
                 self._stream.close()
                 self._stream = None
+            if self._on_close is not None:
+                self._on_close()
 
 
 # --------------------------------------------------------------------------- the array

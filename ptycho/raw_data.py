@@ -148,7 +148,8 @@ def open_npz_member(path, key: str, *, mmap: bool = False):
             return archive.open(member)
 
         source = StreamSource(opener, header_len, shape, dtype,
-                              description=description + " (compressed)")
+                              description=description + " (compressed)",
+                              on_close=archive.close)
     return FrameArray(source)
 
 

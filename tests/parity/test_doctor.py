@@ -1,13 +1,21 @@
 """Dataset doctor: contract errors name the key; scale diagnostics without ground truth."""
+import gc
 import json
 import math
+import threading
+import time
+import tracemalloc
 
+import h5py
 import numpy as np
 import pytest
 
 from parity.commands import main
 from parity.doctor import inspect_dataset, pattern_health
 from ptycho.config import ModelConfig
+from ptycho.cxi import write_cxi
+from ptycho.frames import FrameArray
+from ptycho.scaling import mean_pattern_energy
 from ptycho.probe import make_probe
 from ptycho.raw_data import RawData
 from ptycho.simulate import simulate_scan_dataset
@@ -108,17 +116,6 @@ def test_unreadable_file_is_an_input_error(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------ CXI / NeXus and zarr
-import gc  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-
-import h5py  # noqa: E402
-
-from ptycho.cxi import write_cxi  # noqa: E402
-from ptycho.frames import FrameArray  # noqa: E402
-from ptycho.scaling import mean_pattern_energy  # noqa: E402
-
 GEOMETRY = dict(energy_J=8000 * 1.602176634e-19, distance_m=2.0, pixel_m=75e-6)
 
 
@@ -135,8 +132,8 @@ def cxi_of_dataset(dataset, tmp_path_factory):
 
 def test_cxi_reports_total_intensity_scale_and_the_npz_canvas(dataset, cxi_of_dataset, tmp_path,
                                                              tol):
-    npz_path, raw = dataset
-    cxi_path, s_written = cxi_of_dataset
+    npz_path, _ = dataset
+    cxi_path, _ = cxi_of_dataset
     with h5py.File(cxi_path, "r") as f:
         intensity = f["/entry_1/data_1/data"][()].astype(np.float64)
     total = float(np.mean(intensity.sum(axis=(1, 2))))

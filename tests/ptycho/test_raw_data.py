@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 
 import ptycho.errors
-from ptycho.raw_data import DataContractError, RawData, read_npz
+from ptycho.frames import FrameArray
+from ptycho.raw_data import (DataContractError, RawData, check_diffraction_health, open_dataset,
+                             open_npz_member, read_npz, scan_diffraction)
+from ptycho.scaling import mean_pattern_energy
 
 M, N = 5, 16
 
@@ -303,10 +306,6 @@ def test_to_npz_writes_canonical_dtypes(tmp_path):
 
 
 # ------------------------------------------------------------------ out of core (lazy diff3d)
-from ptycho.frames import FrameArray  # noqa: E402
-from ptycho.raw_data import (check_diffraction_health, from_group, open_dataset,  # noqa: E402
-                             open_npz_member, scan_diffraction)
-from ptycho.scaling import mean_pattern_energy  # noqa: E402
 
 
 @pytest.mark.parametrize("save", [np.savez, np.savez_compressed], ids=["stored", "deflated"])
@@ -414,7 +413,7 @@ def test_to_npz_streams_a_lazy_diff3d(tmp_path):
     raw = _full_raw()
     raw.to_npz(tmp_path / "a.npz")
     lazy = RawData.from_npz(tmp_path / "a.npz")
-    lazy.to_npz(tmp_path / "b.npz", )
+    lazy.to_npz(tmp_path / "b.npz")
     back = RawData.from_npz(tmp_path / "b.npz", lazy=False)
     for key in ("xcoords", "diff3d", "probeGuess", "objectGuess", "scan_index"):
         np.testing.assert_array_equal(getattr(back, key), getattr(raw, key), err_msg=key)
