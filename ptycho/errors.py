@@ -35,7 +35,8 @@ class ConfigError(PtychoError, NamedProblemError, ValueError):
 
 
 class DataContractError(PtychoError, NamedProblemError, ValueError):
-    """A dataset violates the NPZ data contract. `key` names the NPZ key."""
+    """A dataset violates the data contract. `key` names the NPZ key, or the HDF5 path of a
+    CXI/NeXus field (e.g. ``/entry_1/data_1/data``)."""
 
     name_attr = "key"
 
