@@ -140,24 +140,29 @@ def forward_consistency(model, Y: np.ndarray, expected: np.ndarray, amplitude_ra
             "groups": int(np.asarray(Y).shape[0])}
 
 
-def reassembly_roundtrip(model, obj, coords_offsets: np.ndarray, coords_relative: np.ndarray
-                         ) -> dict[str, Any]:
-    """The built reassembly layer on ground-truth patches of the groups' geometry rounded to
-    whole pixels (channel c at centroid - round(coords_relative_c)), windowed to the decoder
-    support. Returns own_support_error = max|R(Y W) - Y W| on each patch's support / max|Y W|,
-    and covered_error = max|R(Y W) - Y R(W)| / max|Y W| (where the layer says neighbours
-    cover a pixel, it must hold the object there)."""
+def reassembly_roundtrip(model, obj, xt: np.ndarray, yt: np.ndarray,
+                         coords_relative: np.ndarray) -> dict[str, Any]:
+    """The built reassembly layer on ground-truth patches of each group's true geometry
+    rounded to whole pixels, windowed to the decoder support, placed by the product's
+    coords_relative rounded the same way.
+
+    xt, yt: (B, C) true scan positions of the group members (raw data); channel c is cut at
+    centroid - round(-(p_c - centroid)) (bilinear translation by whole pixels is exact).
+    Returns own_support_error = max|R(Y W) - Y W| on each patch's support / max|Y W|, and
+    covered_error = max|R(Y W) - Y R(W)| / max|Y W|: where the layer says neighbours cover a
+    pixel, it must hold the object there, so offsets of the wrong sign or size fail.
+    """
     from ptycho.canvas import support_window
     from ptycho.model import REASSEMBLY_LAYER
     from ptycho.simulate import extract_patches
 
     layer = model.get_layer(REASSEMBLY_LAYER)
-    rel = np.round(np.asarray(coords_relative, np.float64))
-    pos = np.asarray(coords_offsets, np.float64) - rel                  # (B, 1, 2, C)
-    B, C = rel.shape[0], rel.shape[-1]
+    B, C = xt.shape
+    cx, cy = xt.mean(axis=1, keepdims=True), yt.mean(axis=1, keepdims=True)
+    px, py = cx - np.round(cx - xt), cy - np.round(cy - yt)     # centroid - round(rel_true)
+    rel = np.round(np.asarray(coords_relative, np.float64))       # the product's offsets
     N = int(model.inputs[0].shape[1])
-    patches = _channels(extract_patches(obj, pos[:, 0, 0, :].ravel(), pos[:, 0, 1, :].ravel(), N),
-                        B, C).astype(np.complex64)
+    patches = _channels(extract_patches(obj, px.ravel(), py.ravel(), N), B, C).astype(np.complex64)
     W = support_window(N, int(layer.support))[None, :, :, None]
     YW = patches * W
     out = np.asarray(layer(YW, rel.astype(np.float32)))

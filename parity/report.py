@@ -70,12 +70,11 @@ class ReplayResult:
 
 
 def _first_golden_stage(detail: Sequence[str]) -> str:
-    """Stage of the first '<stage>.<key>: ...' line of a golden failure's detail ('' if none)."""
-    for line in detail:
-        key = line.split(":", 1)[0]
-        if " " not in key and "." in key and key.split(".", 1)[0] in STAGES:
-            return key.split(".", 1)[0]
-    return ""
+    """Earliest pipeline stage among the '<stage>.<key>: ...' lines of a golden failure's
+    detail ('' if none)."""
+    stages = [key.split(".", 1)[0] for key in (line.split(":", 1)[0] for line in detail)
+              if " " not in key and "." in key and key.split(".", 1)[0] in STAGES]
+    return min(stages, key=STAGES.index) if stages else ""
 
 
 def _count(checks: Sequence[Check], verdict: str) -> int:

@@ -445,8 +445,9 @@ def _forward_probes(st: StageState, model, diag) -> dict[str, Any]:
     if grouped.Y is not None:
         out.update(prefixed("consistency", consistency.forward_consistency(
             model, grouped.Y[:n], st.art["expected_counts"], plan.amplitude_ratio)))
+        xt, yt = consistency.truth_positions(st.art["raw"], grouped.nn_indices[:n])
         out.update(prefixed("reassembly", consistency.reassembly_roundtrip(
-            model, st.art["object"], grouped.coords_offsets[:n], grouped.coords_relative[:n])))
+            model, st.art["object"], xt, yt, grouped.coords_relative[:n])))
     inputs = {k: v[:n] for k, v in st.art["inputs"].items()}
     Y = grouped.Y[:n] if grouped.Y is not None else None
     out.update(prefixed("batch", consistency.batch_independence(model, diag, inputs, Y)))

@@ -62,7 +62,7 @@ def test_list_markdown_and_json(capsys):
     assert "gs2_custom" in out and "dose" in out and "closed_form_scale" in out
     assert main(["list", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["sweeps"]["dose"][-1] == "gs1_ideal" and len(doc["scenarios"]) == 7
+    assert doc["sweeps"]["dose"][-1] == "gs1_ideal" and len(doc["scenarios"]) == 8
 
 
 def test_diff_profiles(capsys):

@@ -100,3 +100,14 @@ def test_train_test_split_along_y():
     assert v["scan.n_train"] + v["scan.n_test"] == 16
     y = st.art["grouped"].coords[:, 0, 1, :]
     assert np.all(y < 64) and v["group.n_groups"] == config.n_groups
+
+
+def test_observed_quantities_are_measured_not_copied_from_the_prediction(held):
+    """labels.observed_input_gain comes from the data (the network input's energy over the raw
+    container's), not from the plan it is checked against (chain_product)."""
+    import math
+
+    for v in (held["legacy"]["values"], held["current"]["values"]):
+        measured = math.sqrt(v["network_input.mean_sum_xy_sq"] / v["container.X.mean_sum_xy_sq"])
+        assert v["labels.observed_input_gain"] == measured
+        assert v["labels.observed_input_gain"] != v["labels.predicted_input_gain"]
