@@ -122,3 +122,80 @@ def test_diffract_tf_unit_field_dc():
     A = diffract_tf(np.ones((1, N, N), np.complex64)).numpy()[0]
     assert np.unravel_index(np.argmax(A), A.shape) == (N // 2, N // 2)
     assert A[N // 2, N // 2] == np.float32(N)
+
+
+# ------------------------------------------------------------------ fast paths, same bits
+def _plain_diffract_tf(psi):
+    """The plain op graph diffract_tf replaces: fftshift(|fft2d(psi)| / sqrt(N*N))."""
+    from ptycho.tfload import tf as _tf
+
+    tf = _tf()
+    psi = tf.convert_to_tensor(psi)
+    n = tf.sqrt(tf.cast(tf.shape(psi)[-2] * tf.shape(psi)[-1], tf.float32))
+    return tf.signal.fftshift(tf.abs(tf.signal.fft2d(psi)) / n, axes=(-2, -1))
+
+
+@pytest.mark.parametrize("shape", [(300, 64, 64), (40, 4, 64, 64), (160, 32, 32), (2, 128, 128),
+                                   (1, 16, 16)])
+def test_diffract_tf_is_bitwise_the_plain_graph_with_its_gradient(shape):
+    """Parts, the fused XLA modulus/scale/shift and the custom gradient (batches of at least
+    FAST_MIN_PATTERNS patterns) change no bit; smaller batches run the plain graph itself."""
+    from ptycho.tfload import tf as _tf
+
+    tf = _tf()
+    rng = np.random.default_rng(sum(shape))
+    psi = _random_field(shape, seed=sum(shape)).astype(np.complex64)
+    psi[..., :, :] *= rng.random(shape[-2:]) > 0.2  # zeros, and F = 0 for an all-zero pattern
+    psi[0] = 0
+    x = tf.constant(psi)
+    w = tf.constant(rng.standard_normal(shape).astype(np.float32))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        fast, plain = diffract_tf(x), _plain_diffract_tf(x)
+        loss_fast, loss_plain = tf.reduce_sum(fast * w), tf.reduce_sum(plain * w)
+    np.testing.assert_array_equal(fast.numpy(), plain.numpy())
+    g_fast, g_plain = tape.gradient(loss_fast, x).numpy(), tape.gradient(loss_plain, x).numpy()
+    assert np.isfinite(g_fast).all()
+    np.testing.assert_array_equal(g_fast, g_plain)
+
+
+def test_diffract_tf_channels_last_in_a_graph_with_unknown_batch():
+    from ptycho.tfload import tf as _tf
+
+    tf = _tf()
+    f = tf.function(diffract_tf_channels_last,
+                    input_signature=[tf.TensorSpec([None, 32, 32, 4], tf.complex64)])
+    psi = _random_field((70, 32, 32, 4), seed=9).astype(np.complex64)
+    plain = np.moveaxis(_plain_diffract_tf(np.moveaxis(psi, -1, 1)).numpy(), 1, -1)
+    np.testing.assert_array_equal(f(psi).numpy(), plain)
+
+
+@pytest.mark.parametrize("N,B", [(64, 300), (32, 16), (128, 3)])
+@pytest.mark.parametrize("masked", [False, True])
+def test_forward_tf_folds_shift_and_scale_into_the_probe(N, B, masked, tol):
+    """forward_tf = |FFT2(O * shifted_probe)|: the checkerboard and 1/N folded into the probe
+    give the plain graph's amplitudes (bitwise on TF's CPU FFT; always within tf_vs_numpy)."""
+    from ptycho.physics import shifted_probe
+    from ptycho.tfload import tf as _tf
+
+    tf = _tf()
+    probe = normalize_probe(ideal_probe(N), 4.0) * (1 + 0.25j)
+    mask = probe_mask(N) if masked else None
+    obj = _random_field((B, N, N), seed=N + B).astype(np.complex64)
+    plain = _plain_diffract_tf(illuminate_tf(obj, probe, mask)).numpy()
+    for A in (forward_tf(obj, probe, mask).numpy(),
+              forward_tf(tf.constant(obj), tf.constant(probe.astype(np.complex64)),
+                         None if mask is None else tf.constant(mask)).numpy()):
+        assert A.dtype == np.float32 and A.shape == (B, N, N)
+        assert np.max(np.abs(A - plain)) <= tol("physics.tf_vs_numpy") * plain.max()
+        if not tf.config.list_physical_devices("GPU"):
+            np.testing.assert_array_equal(A, plain)
+    A_np = forward_np(obj, probe, mask)
+    assert np.max(np.abs(forward_tf(obj, probe, mask).numpy() - A_np)) <= (
+        tol("physics.tf_vs_numpy") * A_np.max())
+    P = shifted_probe(probe, mask)
+    sign = (-1.0) ** np.add.outer(np.arange(N), np.arange(N))
+    expected = probe.astype(np.complex64) * (sign / N * (1 if mask is None else mask)).astype(np.float32)
+    np.testing.assert_array_equal(P, expected.astype(np.complex64))
+    with pytest.raises(ValueError):
+        shifted_probe(np.ones((15, 16), np.complex64))
