@@ -52,18 +52,31 @@ def orphan_results(directory: pathlib.Path, orphans: list[pathlib.Path]) -> list
 def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, profiles=None,
               out_dir=None, use_golden: bool = True, seed: int = 1, progress: bool = True,
               faults: tuple[str, ...] = (), command: str = "python -m parity check",
-              models: ModelCache = DEFAULT_MODELS) -> tuple[int, list, pathlib.Path, float]:
+              models: ModelCache = DEFAULT_MODELS, workers: int | None = None,
+              scheduler: str | None = None) -> tuple[int, list, pathlib.Path, float]:
     """Replay scenarios x profiles, evaluate invariants (ledger of `golden_dir`) and goldens,
-    write the report. Returns (exit code, [ReplayResult], report directory, wall seconds)."""
+    write the report. Returns (exit code, [ReplayResult], report directory, wall seconds).
+    workers / scheduler: run the replays on a dask cluster (parity.distributed: a LocalCluster
+    of that many processes on 127.0.0.1 / the scheduler at that address); the telemetry,
+    verdicts and report are the serial run's (wall times aside)."""
     t0 = time.perf_counter()
     ledger = G.ledger_of(golden_dir)
     pairs = all_replays(scenarios, profiles)
     out = pathlib.Path(out_dir) if out_dir is not None else default_out_dir()
+    specs = [ReplaySpec(scenario=s, profile=p, tier=tier, seed=seed, faults=faults)
+             for s, p in pairs]
+    remote = None
+    if workers or scheduler:
+        from .. import distributed
+
+        with distributed.cluster_client(workers, scheduler) as client:
+            remote = distributed.run_replays(client, specs, ledger)
     results = []
-    for scenario, profile in pairs:
+    for i, (scenario, profile) in enumerate(pairs):
         t1 = time.perf_counter()
-        spec = ReplaySpec(scenario=scenario, profile=profile, tier=tier, seed=seed, faults=faults)
-        outcome = run_replay(spec, ledger, progress=progress, models=models)
+        spec = specs[i]
+        outcome = (remote[i][0] if remote is not None
+                   else run_replay(spec, ledger, progress=progress, models=models))
         res = ReplayResult(scenario, profile, tier, checks=list(outcome.checks),
                            error=outcome.error, scalars=outcome.scalars())
         if outcome.record is not None and outcome.record.get("values"):
@@ -72,7 +85,7 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
             res.telemetry_file = str(tfile.relative_to(out))
             if use_golden and outcome.error is None:
                 res.golden, res.golden_detail = golden_status(outcome.record, golden_dir, ledger)
-        res.wall_s = time.perf_counter() - t1
+        res.wall_s = time.perf_counter() - t1 + (remote[i][1] if remote is not None else 0.0)
         results.append(res)
     orphans = orphans_of(golden_dir) if use_golden else []
     results.extend(orphan_results(golden_dir, orphans))
@@ -91,7 +104,8 @@ def _cmd_check(args) -> int:
     code, results, out, wall = run_check(
         golden_dir=golden_dir(args), tier=args.tier, scenarios=args.scenario,
         profiles=args.profile, out_dir=args.out, use_golden=not args.no_golden, seed=args.seed,
-        progress=not args.quiet, faults=faults_from_env(), command=command)
+        progress=not args.quiet, faults=faults_from_env(), command=command,
+        workers=args.workers, scheduler=args.scheduler)
     table = summary_markdown(results, wall_s=wall) + golden_failures_markdown(results)
     print(table, end="")
     print(f"report: {out / 'report.md'}")
@@ -128,4 +142,11 @@ def register_check(sub) -> None:
     add_golden_dir_option(p)
     p.add_argument("--no-golden", action="store_true", help="skip the golden comparison")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help="run the replays on a local dask cluster of N worker processes "
+                              "(127.0.0.1 only; needs the distributed extra); same report")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run the replays on the dask.distributed scheduler at ADDRESS "
+                              "(e.g. tcp://127.0.0.1:8786; workers need this project installed)")
     p.set_defaults(func=_cmd_check)

@@ -1,0 +1,102 @@
+"""Replays on a dask.distributed cluster (`python -m parity check --workers N | --scheduler ADDR`).
+
+A replay is an independent unit of work: `run_replay` of one ReplaySpec with the tolerance
+ledger, nothing shared but the inputs. `run_replays` submits one task per spec to a cluster
+and returns the ReplayOutcomes in the order of the specs, so the caller (the check command)
+writes the same telemetry, golden verdicts and report as a serial run.
+
+Determinism: every replay seeds itself (config seed) and builds its models through a
+worker-local ModelCache, whose cached models equal fresh builds bit for bit (see
+parity.model_cache), so a replay's record does not depend on the worker it lands on or on
+what ran there before. `local_cluster(n)` starts n worker *processes* with one thread each
+(one TensorFlow per process, never two replays in one interpreter at once) on 127.0.0.1
+only: scheduler, workers and their HTTP routes listen on loopback, HTTP on a free port.
+
+dask.distributed is imported only here and only when a cluster is asked for (the
+`distributed` extra).
+"""
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Iterator, Sequence
+
+from .errors import ParityError
+from .model_cache import ModelCache
+from .replay import ReplayOutcome, ReplaySpec, run_replay
+from .tolerances import Ledger
+
+#: loopback only; the HTTP routes (dashboard, health) on a free port
+HOST = "127.0.0.1"
+DASHBOARD_ADDRESS = "127.0.0.1:0"
+
+_WORKER_MODELS: ModelCache | None = None  # one model cache per worker process
+
+
+class ClusterError(ParityError):
+    """A cluster could not be started or reached; `where` names it (address or 'local')."""
+
+    name_attr, prefix = "where", "dask cluster "
+
+
+def _distributed():
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ClusterError("local", "dask.distributed is not installed (pip install "
+                                    "'ptycho-parity[distributed]')") from exc
+    return distributed
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator:
+    """A dask.distributed Client of a LocalCluster of `workers` processes (1 thread each) on
+    127.0.0.1; closed (workers stopped) on exit."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ClusterError("local", f"--workers must be an int >= 1, got {workers!r}")
+    distributed = _distributed()
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                  host=HOST, dashboard_address=DASHBOARD_ADDRESS) as cluster:
+        with distributed.Client(cluster) as client:
+            yield client
+
+
+@contextlib.contextmanager
+def connect(address: str, timeout: float = 30.0) -> Iterator:
+    """A Client of the running scheduler at `address` (e.g. tcp://127.0.0.1:8786)."""
+    distributed = _distributed()
+    try:
+        client = distributed.Client(address, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(address, f"cannot connect: {exc}") from exc
+    with client:
+        yield client
+
+
+@contextlib.contextmanager
+def cluster_client(workers: int | None = None, scheduler: str | None = None) -> Iterator:
+    """Client for `--scheduler ADDRESS` (connect) or `--workers N` (local_cluster)."""
+    if scheduler:
+        with connect(scheduler) as client:
+            yield client
+    else:
+        with local_cluster(int(workers or 1)) as client:
+            yield client
+
+
+def replay_task(spec: ReplaySpec, ledger: Ledger) -> tuple[ReplayOutcome, float]:
+    """(outcome, wall seconds) of one replay, run in a worker with its worker-local cache."""
+    global _WORKER_MODELS
+    if _WORKER_MODELS is None:
+        _WORKER_MODELS = ModelCache()
+    t0 = time.perf_counter()
+    outcome = run_replay(spec, ledger, progress=False, models=_WORKER_MODELS)
+    return outcome, time.perf_counter() - t0
+
+
+def run_replays(client, specs: Sequence[ReplaySpec],
+                ledger: Ledger) -> list[tuple[ReplayOutcome, float]]:
+    """[(outcome, wall seconds)] of every spec, computed on the client's cluster, in spec order.
+    An exception raised by a replay (e.g. a ConfigError) is re-raised here."""
+    futures = client.map(replay_task, list(specs), ledger=ledger, pure=False)
+    return client.gather(futures)

@@ -1,0 +1,81 @@
+"""Replays on a dask.distributed cluster (`check --workers N | --scheduler ADDRESS`) give the
+serial run's telemetry, verdicts and report; clusters listen on loopback only."""
+import json
+
+import pytest
+
+from parity import distributed as D
+from parity.commands import build_parser, main, run_check
+
+pytest.importorskip("distributed")
+
+SCENARIOS = ["gs1_ideal", "gs2_custom"]
+#: report fields that differ between two runs of the same replays (clock and command line)
+VOLATILE = {"wall_s", "date", "command"}
+
+
+def _strip(obj):
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def _run(out, golden_dir, **cluster):
+    code, results, path, _ = run_check(golden_dir=golden_dir, scenarios=SCENARIOS, out_dir=out,
+                                       progress=False, **cluster)
+    report = json.loads((path / "report.json").read_text())
+    telemetry = {p.name: p.read_bytes() for p in sorted((path / "telemetry").glob("*.json"))}
+    return code, [(r.scenario, r.profile, r.status, r.golden) for r in results], report, telemetry
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory, golden_dir):
+    return _run(tmp_path_factory.mktemp("serial"), golden_dir)
+
+
+def _same_as_serial(run, serial):
+    code, rows, report, telemetry = run
+    assert code == serial[0] == 0
+    assert rows == serial[1] and all(r[3] == "ok" for r in rows)
+    assert telemetry == serial[3] and len(telemetry) == 2 * len(SCENARIOS)  # byte for byte
+    assert _strip(report) == _strip(serial[2])
+
+
+@pytest.mark.slow
+def test_check_workers_2_equals_serial(tmp_path, golden_dir, serial):
+    """Two worker processes on 127.0.0.1 (each its own TensorFlow and model cache)."""
+    _same_as_serial(_run(tmp_path, golden_dir, workers=2), serial)
+
+
+def test_check_on_a_scheduler_address_equals_serial(tmp_path, golden_dir, serial):
+    """--scheduler: a running cluster reached by address (here one in-process worker thread
+    on loopback tcp; replays share that interpreter one at a time)."""
+    import distributed
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        _same_as_serial(_run(tmp_path, golden_dir, scheduler=address), serial)
+
+
+def test_cluster_options_parse_and_exclude_each_other(capsys):
+    args = build_parser().parse_args(["check", "--workers", "3"])
+    assert (args.workers, args.scheduler) == (3, None)
+    args = build_parser().parse_args(["check", "--scheduler", "tcp://127.0.0.1:8786"])
+    assert (args.workers, args.scheduler) == (None, "tcp://127.0.0.1:8786")
+    assert main(["check", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+
+
+def test_bad_worker_counts_and_addresses_are_cluster_errors():
+    with pytest.raises(D.ClusterError) as err:
+        with D.local_cluster(0):
+            pass
+    assert err.value.where == "local"
+    with pytest.raises(D.ClusterError) as err:
+        with D.connect("tcp://127.0.0.1:9", timeout=2):  # nothing listens on the discard port
+            pass
+    assert "127.0.0.1:9" in str(err.value)
