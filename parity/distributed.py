@@ -10,7 +10,11 @@ worker-local ModelCache, whose cached models equal fresh builds bit for bit (see
 parity.model_cache), so a replay's record does not depend on the worker it lands on or on
 what ran there before. `local_cluster(n)` starts n worker *processes* with one thread each
 (one TensorFlow per process, never two replays in one interpreter at once) on 127.0.0.1
-only: scheduler, workers and their HTTP routes listen on loopback, HTTP on a free port.
+only: scheduler, workers and their HTTP routes listen on loopback, HTTP on a free port. Its
+workers keep the parent's BLAS/OpenMP thread settings (dask caps them at 1 by default), since
+a multi-threaded BLAS reduction sums in a thread-count-dependent order. Workers of a remote
+`--scheduler` cluster must run with the same settings (and the same packages and CPU kind)
+as the serial run they are compared with.
 
 dask.distributed is imported only here and only when a cluster is asked for (the
 `distributed` extra).
@@ -29,6 +33,10 @@ from .tolerances import Ledger
 #: loopback only; the HTTP routes (dashboard, health) on a free port
 HOST = "127.0.0.1"
 DASHBOARD_ADDRESS = "127.0.0.1:0"
+
+#: dask's default pre-spawn environment of a worker, less its 1-thread caps of OMP, MKL and
+#: OpenBLAS (results of multi-threaded BLAS calls depend on the thread count)
+WORKER_PRE_SPAWN_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 65536}
 
 _WORKER_MODELS: ModelCache | None = None  # one model cache per worker process
 
@@ -55,10 +63,16 @@ def local_cluster(workers: int) -> Iterator:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ClusterError("local", f"--workers must be an int >= 1, got {workers!r}")
     distributed = _distributed()
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  host=HOST, dashboard_address=DASHBOARD_ADDRESS) as cluster:
-        with distributed.Client(cluster) as client:
-            yield client
+    import dask
+
+    # the nanny caps OMP/MKL/OpenBLAS at 1 thread in its workers by default; a BLAS reduction
+    # over a large array then sums in another order than the serial run, so keep the parent's
+    # thread settings (the workers inherit its environment)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_PRE_SPAWN_ENVIRON}):
+        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                      host=HOST, dashboard_address=DASHBOARD_ADDRESS) as cluster:
+            with distributed.Client(cluster) as client:
+                yield client
 
 
 @contextlib.contextmanager
