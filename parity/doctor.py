@@ -231,8 +231,8 @@ def inspect_dataset(path, *, nphotons: float | None = None, gridsize: int = 2,
     clip_negative, probe). Raises FileNotFoundError / DataContractError('path') when the file
     is not a readable dataset of a known format.
     """
-    from ptycho.formats import detect_format
-    from ptycho.raw_data import check_diffraction_health, open_dataset
+    from ptycho.formats import detect_format, open_dataset
+    from ptycho.raw_data import check_diffraction_health
 
     path = pathlib.Path(path)
     fmt = detect_format(path)

@@ -11,13 +11,16 @@
   (format 3), or a ZIP archive with one of those at its root (a zarr ZipStore);
 - ``None``: none of these.
 
-`detect_format` reads at most a few KiB of a file (and a ZIP's central directory).
+`detect_format` reads at most a few KiB of a file (and a ZIP's central directory);
+`open_dataset` opens any of them as a lazy RawData (the one dispatcher by format).
 """
 from __future__ import annotations
 
 import os
 import pathlib
 import zipfile
+
+from .errors import DataContractError
 
 __all__ = ["HDF5_SIGNATURE", "ZARR_MARKERS", "detect_format", "FORMATS"]
 
@@ -77,3 +80,43 @@ def detect_format(path) -> str | None:
     if head == HDF5_SIGNATURE or (os.path.getsize(path) > 512 and _hdf5_signature_at(path)):
         return "hdf5"
     return None
+
+
+def open_zarr(path: pathlib.Path):
+    """The zarr group of a zarr directory store or zip store (zarr is the optional extra)."""
+    try:
+        import zarr
+    except ImportError as exc:
+        raise DataContractError("path", f"{path.name} is a zarr store; install the "
+                                        "'distributed' extra (zarr) to read it") from exc
+    if path.is_dir():
+        return zarr.open_group(str(path), mode="r")
+    return zarr.open_group(zarr.storage.ZipStore(str(path), mode="r"), mode="r")
+
+
+def open_dataset(path, *, check_values: bool = True, **cxi_options):
+    """Open a dataset of any supported format, recognized by content (not by suffix):
+    NPZ (contract keys), HDF5 (a CXI / NeXus NXcxi_ptycho file, read by `ptycho.cxi.read_cxi`
+    with `cxi_options`; or contract keys at the root), a zarr store (contract keys).
+
+    diff3d is lazy in every case. Errors: FileNotFoundError; DataContractError('path') for
+    an unrecognized or unreadable file; DataContractError(key or HDF5 path) for a dataset
+    that violates the contract.
+    """
+    from . import cxi
+    from .raw_data import RawData, from_group
+
+    path = pathlib.Path(path)
+    fmt = detect_format(path)
+    if fmt == "npz":
+        if cxi_options:
+            raise TypeError(f"options {sorted(cxi_options)} only apply to CXI files")
+        return RawData.from_npz(path, check_values=check_values)
+    if fmt == "hdf5":
+        return cxi.open_hdf5(path, check_values=check_values, **cxi_options)
+    if fmt == "zarr":
+        return from_group(open_zarr(path), check_values=check_values, where=path.name)
+    if fmt == "npy":
+        raise DataContractError("path", f"{path.name} is a single .npy array, not a dataset")
+    raise DataContractError("path", f"{path.name} is not a recognized dataset (NPZ, "
+                                    "CXI/NeXus HDF5 or zarr, by content)")

@@ -20,7 +20,7 @@ and the statistics run over blocks of at most `CHECK_BLOCK_BYTES`. Writing a Raw
 diff3d is a FrameArray streams it block by block into the archive.
 
 Other sources (same RawData, read lazily): CXI / NeXus HDF5 files (`ptycho.cxi`), and zarr
-stores or HDF5 files holding the contract's keys as arrays (`from_group`). `open_dataset(path)`
+stores or HDF5 files holding the contract's keys as arrays (`from_group`). `ptycho.formats.open_dataset(path)`
 recognizes the format by content (`ptycho.formats.detect_format`).
 """
 from __future__ import annotations
@@ -41,7 +41,7 @@ from .frames import FileSource, FrameArray, StreamSource, is_frame_stack, rows_p
 from .validation import (require_finite, require_kind, require_nonzero, require_power_of_two,
                          require_rank)
 
-__all__ = ["RawData", "DataContractError", "read_npz", "open_npz_member", "open_dataset",
+__all__ = ["RawData", "DataContractError", "read_npz", "open_npz_member",
            "from_group", "DiffractionHealth", "scan_diffraction", "check_diffraction_health",
            "REQUIRED_KEYS", "OPTIONAL_KEYS", "CHECK_BLOCK_BYTES"]
 
@@ -553,43 +553,3 @@ def from_group(group, *, check_values: bool = True, where: str = "",
     if isinstance(data.get("metadata"), np.ndarray) and data["metadata"].dtype.kind == "O":
         data["metadata"] = str(data["metadata"].item())
     return RawData.from_mapping(data, check_values=check_values)
-
-
-def _open_zarr(path: pathlib.Path):
-    try:
-        import zarr
-    except ImportError as exc:
-        raise DataContractError("path", f"{path.name} is a zarr store; install the "
-                                        "'distributed' extra (zarr) to read it") from exc
-    if path.is_dir():
-        return zarr.open_group(str(path), mode="r")
-    return zarr.open_group(zarr.storage.ZipStore(str(path), mode="r"), mode="r")
-
-
-def open_dataset(path, *, check_values: bool = True, **cxi_options) -> RawData:
-    """Open a dataset of any supported format, recognized by content (not by suffix):
-    NPZ (contract keys), HDF5 (a CXI / NeXus NXcxi_ptycho file, read by `ptycho.cxi.read_cxi`
-    with `cxi_options`; or contract keys at the root), a zarr store (contract keys).
-
-    diff3d is lazy in every case. Errors: FileNotFoundError; DataContractError('path') for
-    an unrecognized or unreadable file; DataContractError(key or HDF5 path) for a dataset
-    that violates the contract.
-    """
-    from .formats import detect_format
-
-    path = pathlib.Path(path)
-    fmt = detect_format(path)
-    if fmt == "npz":
-        if cxi_options:
-            raise TypeError(f"options {sorted(cxi_options)} only apply to CXI files")
-        return RawData.from_npz(path, check_values=check_values)
-    if fmt == "hdf5":
-        from . import cxi
-
-        return cxi.open_hdf5(path, check_values=check_values, **cxi_options)
-    if fmt == "zarr":
-        return from_group(_open_zarr(path), check_values=check_values, where=path.name)
-    if fmt == "npy":
-        raise DataContractError("path", f"{path.name} is a single .npy array, not a dataset")
-    raise DataContractError("path", f"{path.name} is not a recognized dataset (NPZ, "
-                                    "CXI/NeXus HDF5 or zarr, by content)")

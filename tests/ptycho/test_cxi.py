@@ -12,7 +12,8 @@ from ptycho.cxi import (PLANCK, SPEED_OF_LIGHT, object_pixel_size, read_cxi,
 from ptycho.errors import DataContractError
 from ptycho.frames import FrameArray
 from ptycho.probe import ideal_probe
-from ptycho.raw_data import RawData, open_dataset
+from ptycho.formats import open_dataset
+from ptycho.raw_data import RawData
 from ptycho.scaling import mean_pattern_energy
 
 M, N = 12, 32

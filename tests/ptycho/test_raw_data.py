@@ -8,7 +8,8 @@ import pytest
 
 import ptycho.errors
 from ptycho.frames import FrameArray
-from ptycho.raw_data import (DataContractError, RawData, check_diffraction_health, open_dataset,
+from ptycho.formats import open_dataset
+from ptycho.raw_data import (DataContractError, RawData, check_diffraction_health,
                              open_npz_member, read_npz, scan_diffraction)
 from ptycho.scaling import mean_pattern_energy
 
