@@ -59,19 +59,32 @@ def _health_and_mean(diff3d):
     return h, counts
 
 
-def scale_diagnostics(raw, nphotons: float | None, *,
-                      nphotons_from_energy: bool = False) -> dict[str, Any]:
+def energy_input(diff3d, dask_rows: int | None = None):
+    """What E is computed on: the (M, N, N) frames themselves, or, with `dask_rows`, a
+    dask.array over them in blocks of that many frames (computed on the active dask scheduler,
+    e.g. a dask.distributed client; ptycho.scaling gives the same bits for any chunking)."""
+    if dask_rows is None:
+        return diff3d
+    import dask.array as da
+
+    return da.from_array(diff3d, chunks=(int(dask_rows), *diff3d.shape[1:]), asarray=True,
+                         lock=False)
+
+
+def scale_diagnostics(raw, nphotons: float | None, *, nphotons_from_energy: bool = False,
+                      dask_rows: int | None = None) -> dict[str, Any]:
     """E, g, s, s_cf, s/s_cf and implied amplitudes of a validated RawData.
 
     nphotons_from_energy: when `nphotons` is None, use the measured E (data in sqrt(counts)
     units, e.g. a CXI file: E is then the mean total counts per frame and s = 1).
+    dask_rows: compute E on the active dask scheduler, in blocks of that many frames.
     """
     from ptycho.probe import probe_mask
     from ptycho.scaling import (closed_form_scale, energy_is_usable, gain_from_energy,
                                 mean_pattern_energy, scale_from_energy)
 
     N = raw.N
-    E = mean_pattern_energy(raw.diff3d)
+    E = mean_pattern_energy(energy_input(raw.diff3d, dask_rows))
     if nphotons is None and nphotons_from_energy and energy_is_usable(E):
         nphotons = E
     out: dict[str, Any] = {"N": N, "M": raw.M, "E": E, "target_energy": (N / 2) ** 2}
@@ -223,12 +236,13 @@ def _npz_keys(path: pathlib.Path) -> list[str]:
 
 
 def inspect_dataset(path, *, nphotons: float | None = None, gridsize: int = 2,
-                    out_dir=None, **open_options) -> dict[str, Any]:
+                    out_dir=None, dask_rows: int | None = None, **open_options) -> dict[str, Any]:
     """Diagnostics of one dataset (NPZ, CXI/NeXus HDF5, zarr; recognized by content) as a
     JSON-safe dict with 'contract' = {'ok': True} or the key and problem of the violation.
 
     open_options go to the CXI reader (`ptycho.cxi.read_cxi`: entry, translation_sign,
-    clip_negative, probe). Raises FileNotFoundError / DataContractError('path') when the file
+    clip_negative, probe). dask_rows: compute E on the active dask scheduler (see
+    `scale_diagnostics`). Raises FileNotFoundError / DataContractError('path') when the file
     is not a readable dataset of a known format.
     """
     from ptycho.formats import detect_format, open_dataset
@@ -271,7 +285,8 @@ def inspect_dataset(path, *, nphotons: float | None = None, gridsize: int = 2,
                                          "nphotons = E and s = 1; give --nphotons to rescale)")
         else:
             report["nphotons_source"] = "unknown (give --nphotons for s and s_cf)"
-        report["scale"] = scale_diagnostics(raw, nphotons, nphotons_from_energy=from_energy)
+        report["scale"] = scale_diagnostics(raw, nphotons, nphotons_from_energy=from_energy,
+                                             dask_rows=dask_rows)
         report["canvas"] = canvas_diagnostics(raw, gridsize)
         if out_dir is None:
             stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -568,7 +568,6 @@ def twin_fraction(recon_patches, true_patches, *, crop: int) -> float:
     from .stitching import flatten_patches
 
     truth = flatten_patches(np.asarray(true_patches, np.float64))
-    N = truth.shape[-1]
     # rotate about pixel (N/2, N/2): index i -> N - i (mod N)
     twin = np.roll(truth[:, ::-1, ::-1], shift=(1, 1), axis=(1, 2))
     direct = patch_pearson(recon_patches, truth, crop=crop)

@@ -17,8 +17,15 @@ def _cmd_inspect(args) -> int:
         options["entry"] = args.entry
     if args.clip_negative:
         options["clip_negative"] = True
-    report = inspect_dataset(args.file, nphotons=args.nphotons, gridsize=args.gridsize,
-                             out_dir=args.out, **options)
+    if args.scheduler or args.workers:
+        from .. import distributed
+
+        with distributed.cluster_client(args.workers, args.scheduler):
+            report = inspect_dataset(args.file, nphotons=args.nphotons, gridsize=args.gridsize,
+                                     out_dir=args.out, dask_rows=args.dask_rows, **options)
+    else:
+        report = inspect_dataset(args.file, nphotons=args.nphotons, gridsize=args.gridsize,
+                                 out_dir=args.out, **options)
     if args.json:
         print(jsonsafe.dumps(report), end="")
     else:
@@ -55,4 +62,13 @@ def register_doctor(sub) -> None:
     p.add_argument("--entry", help="CXI: the NXentry group (default /entry_1)")
     p.add_argument("--clip-negative", action="store_true",
                    help="CXI: negative intensities become 0 instead of failing the contract")
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help="compute E on a local dask cluster of N worker processes "
+                              "(127.0.0.1 only; needs the distributed extra); same numbers")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="compute E on the dask.distributed scheduler at ADDRESS (the "
+                              "workers must be able to read FILE at the same path)")
+    p.add_argument("--dask-rows", type=int, default=4096, metavar="FRAMES",
+                   help="frames per dask block with --workers/--scheduler (default 4096)")
     p.set_defaults(func=_cmd_inspect)

@@ -308,3 +308,22 @@ def test_canvas_reports_impossible_groupings(dataset, tmp_path):
     path, _ = dataset
     cv = inspect_dataset(path, gridsize=3, out_dir=tmp_path)["canvas"]
     assert "fewer than C" in cv["current"]["error"] and "fewer than C" in cv["legacy"]["error"]
+
+
+def test_inspect_energy_on_a_dask_cluster_is_bit_identical(dataset, tmp_path):
+    """`inspect --scheduler`: E computed by dask.distributed workers over odd blocks of the
+    lazily read frames equals the in-process E bit for bit (and so do g and s)."""
+    distributed = pytest.importorskip("distributed", reason="needs the distributed extra (dask.distributed)")
+    path, _ = dataset
+    serial = inspect_dataset(path, out_dir=tmp_path / "serial")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address="127.0.0.1:0") as cluster:
+        with distributed.Client(cluster) as client:
+            assert main(["inspect", str(path), "--scheduler", cluster.scheduler_address,
+                         "--dask-rows", "7", "--out", str(tmp_path / "cli"), "--json"]) == 0
+            with distributed.get_task_stream(client) as stream:
+                spread = inspect_dataset(path, out_dir=tmp_path / "dask", dask_rows=7)
+            assert len(stream.data) >= 4  # 24 frames in blocks of 7: the workers did the sums
+    for key in ("E", "g", "s", "s_cf"):
+        assert spread["scale"][key] == serial["scale"][key], key
