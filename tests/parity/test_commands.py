@@ -172,7 +172,7 @@ def test_check_passes_end_to_end_on_the_clean_tree(tmp_path):
     """The README's main job: every scenario x profile, invariants and goldens."""
     proc = _run(["check", "--quiet", "--out", str(tmp_path)])
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "**14/14 replays ok**" in proc.stdout
+    assert "**16/16 replays ok**" in proc.stdout
     assert (tmp_path / "report.md").is_file()
 
 
