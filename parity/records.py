@@ -127,16 +127,21 @@ def check_stage_order(record: Any, where: str = "record") -> dict[str, Any]:
     return record
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Exact equality of two telemetry values: same types, NaN equal to NaN, lists element by
+    element (so a NaN inside a list read back from JSON equals the original)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
 def first_difference(a: Mapping[str, Any], b: Mapping[str, Any]) -> str | None:
-    """First key (in a's order, then b's extras) whose values differ exactly (NaN == NaN);
+    """First key (in a's order, then b's extras) whose values differ exactly (`same_value`);
     None when the two value dicts are identical."""
     for key in list(a) + [k for k in b if k not in a]:
-        if key not in a or key not in b:
-            return key
-        va, vb = a[key], b[key]
-        if isinstance(va, float) and isinstance(vb, float) and math.isnan(va) and math.isnan(vb):
-            continue
-        if type(va) is not type(vb) or va != vb:
+        if key not in a or key not in b or not same_value(a[key], b[key]):
             return key
     return None
 

@@ -64,3 +64,12 @@ def test_stage_list_is_design_order():
     assert records.STAGES == ("object", "probe", "scan", "simulate", "group", "normalize", "scale",
                       "container", "network_input", "labels", "forward", "train", "infer",
                       "stitch", "evaluate")
+
+
+def test_first_difference_treats_nan_inside_lists_as_equal():
+    """Found by hypothesis: a NaN inside a list read back from JSON is another float object, and
+    `[nan] != [nan]` for distinct objects, so the legacy-dict path check saw a false difference."""
+    a = {"forward.x": [float("nan"), 1.0]}
+    assert records.first_difference(a, {"forward.x": [float("nan"), 1.0]}) is None
+    assert records.first_difference(a, {"forward.x": [float("nan"), 1]}) == "forward.x"
+    assert records.first_difference(a, {"forward.x": [1.0, 1.0]}) == "forward.x"
