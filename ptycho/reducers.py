@@ -10,7 +10,7 @@ and any scheduler:
   never depends on the thread count; an exception in any stripe is re-raised in the caller.
 - `c_order_pieces(x, block_bytes)`: x as 1-D C-contiguous pieces in C (row-major) order, each
   value once: a single view when x is C-contiguous, else copies of at most about
-  `block_bytes` (`contiguous_blocks` is the same in memory order, for F-contiguous views).
+  `block_bytes`.
 - `GridAligner(grid)`: re-cuts a stream of pieces into segments that start at multiples of
   `grid` values of the whole stream (one copied carry of < grid values at piece seams). A
   reducer's partials are per grid chunk (and per row inside it), so they depend only on the
@@ -90,29 +90,6 @@ def run_striped(n_chunks: int, kernel: Callable[[int, int], None], threads: int,
         w.join()
     if errors:
         raise errors[0]
-
-
-def contiguous_blocks(x: np.ndarray, block_bytes: int = BLOCK_BYTES) -> Iterator[np.ndarray]:
-    """x as 1-D contiguous arrays covering every value once, in C order (memory order for a
-    contiguous x): one view when x is C- or F-contiguous, else copies of blocks along the
-    leading axis of at most `block_bytes` (at least one value); a single item larger than
-    that is split the same way (a view when that item is itself contiguous)."""
-    if x.flags.c_contiguous or x.flags.f_contiguous:
-        yield x.ravel(order="K")
-        return
-    if x.ndim <= 1:
-        step = max(1, block_bytes // x.itemsize)
-        for start in range(0, x.size, step):
-            yield np.ascontiguousarray(x[start:start + step])
-        return
-    per_item = int(np.prod(x.shape[1:], dtype=np.int64)) * x.itemsize
-    if per_item > block_bytes:
-        for i in range(x.shape[0]):
-            yield from contiguous_blocks(x[i], block_bytes)
-        return
-    step = max(1, block_bytes // max(per_item, 1))
-    for start in range(0, x.shape[0], step):
-        yield np.ascontiguousarray(x[start:start + step]).ravel()
 
 
 def c_order_pieces(x: np.ndarray, block_bytes: int = BLOCK_BYTES) -> Iterator[np.ndarray]:

@@ -31,7 +31,7 @@ from .errors import ConfigError
 # streaming constants live in ptycho.reducers; re-exported here (tests and benchmarks use them)
 from .reducers import (BLOCK_BYTES, CHUNK_ELEMENTS, DEFAULT_THREADS,  # noqa: F401
                        MIN_CHUNKS_PER_THREAD, ROW_ELEMENTS, choose_method, chunk_geometry,
-                       contiguous_blocks, run_striped)
+                       run_striped)
 
 #: E at or below this (or non-finite) means "no usable energy": dataset_scale falls back to s_cf
 ENERGY_FLOOR = 1e-12

@@ -86,31 +86,6 @@ def _layouts():
     }
 
 
-@pytest.mark.parametrize("name", list(_layouts()))
-@pytest.mark.parametrize("block_bytes", [1, 40, 100, 480, 1 << 20])
-def test_contiguous_blocks_cover_the_array_once_in_order(name, block_bytes):
-    x = _layouts()[name]
-    blocks = list(reducers.contiguous_blocks(x, block_bytes))
-    assert blocks
-    for b in blocks:
-        assert b.ndim == 1 and b.flags.c_contiguous and b.dtype == x.dtype
-    joined = np.concatenate(blocks)
-    if x.flags.c_contiguous or x.flags.f_contiguous:
-        assert len(blocks) == 1 and np.shares_memory(blocks[0], x)  # a view, no copy
-        np.testing.assert_array_equal(joined, x.ravel(order="K"))
-    else:
-        np.testing.assert_array_equal(joined, x.ravel(order="C"))
-        copies = [b for b in blocks if not np.shares_memory(b, x)]  # views cost no memory
-        assert all(b.nbytes <= max(block_bytes, x.itemsize) for b in copies)
-
-
-def test_contiguous_blocks_split_a_single_large_item():
-    x = np.arange(2 * 50 * 40, dtype=np.float64).reshape(2, 50, 40)[:, ::2, :]  # 8 KiB items
-    blocks = list(reducers.contiguous_blocks(x, 1000))
-    assert len(blocks) > x.shape[0]
-    np.testing.assert_array_equal(np.concatenate(blocks), x.ravel())
-
-
 def test_chunk_geometry_rounds_to_whole_rows():
     row = reducers.ROW_ELEMENTS
     assert reducers.chunk_geometry(1) == (1, 1)
