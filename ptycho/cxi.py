@@ -276,11 +276,7 @@ def read_cxi(path, *, entry: str | None = None, probe=None, translation_sign: in
     path = pathlib.Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"CXI file not found: {path}")
-    h5py = _h5()
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataContractError("path", f"{path.name} is not a readable HDF5 file: {exc}") from exc
+    f = _open_h5(path)
     try:
         return _read_open(f, path, entry=entry, probe=probe, sign=translation_sign,
                           clip_negative=clip_negative, check_values=check_values)
@@ -370,17 +366,21 @@ def _read_open(f, path, *, entry, probe, sign, clip_negative, check_values):
         raise DataContractError(key_paths.get(exc.key, exc.key), exc.problem) from exc
 
 
+def _open_h5(path: pathlib.Path):
+    """The open h5py.File at `path` (read only); DataContractError('path') when it is not HDF5."""
+    try:
+        return _h5().File(path, "r")
+    except OSError as exc:
+        raise DataContractError("path", f"{path.name} is not a readable HDF5 file: {exc}") from exc
+
+
 def open_hdf5(path, *, check_values: bool = True, **options):
     """An HDF5 dataset: a CXI / NeXus file (`read_cxi` with `options`), or a file holding the
     contract's keys at its root (`ptycho.raw_data.from_group`)."""
     from .raw_data import from_group
 
     path = pathlib.Path(path)
-    h5py = _h5()
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataContractError("path", f"{path.name} is not a readable HDF5 file: {exc}") from exc
+    f = _open_h5(path)
     try:
         if is_cxi(f) or options.get("entry"):
             return _read_open(f, path, entry=options.pop("entry", None),

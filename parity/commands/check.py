@@ -13,8 +13,8 @@ from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
 from ..report import ReplayResult, default_out_dir, summary_markdown, write_report
 from ..scenarios import all_replays
 from ..tolerances import Ledger, LedgerError
-from .common import (EXIT_FAIL, EXIT_OK, add_golden_dir_option, append_step_summary, faults_from_env,
-                     golden_dir)
+from .common import (EXIT_FAIL, EXIT_OK, add_cluster_options, add_golden_dir_option,
+                     append_step_summary, faults_from_env, golden_dir)
 from .golden import orphan_line, orphans_of
 
 
@@ -142,11 +142,6 @@ def register_check(sub) -> None:
     add_golden_dir_option(p)
     p.add_argument("--no-golden", action="store_true", help="skip the golden comparison")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    cluster = p.add_mutually_exclusive_group()
-    cluster.add_argument("--workers", type=int, metavar="N",
-                         help="run the replays on a local dask cluster of N worker processes "
-                              "(127.0.0.1 only; needs the distributed extra); same report")
-    cluster.add_argument("--scheduler", metavar="ADDRESS",
-                         help="run the replays on the dask.distributed scheduler at ADDRESS "
-                              "(e.g. tcp://127.0.0.1:8786; workers need this project installed)")
+    add_cluster_options(p, "run the replays",
+                        "e.g. tcp://127.0.0.1:8786; workers need this project installed")
     p.set_defaults(func=_cmd_check)

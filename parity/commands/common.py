@@ -28,6 +28,16 @@ def add_golden_dir_option(p: argparse.ArgumentParser) -> None:
                         "first golden/ holding a tolerances.toml from the current directory upward)")
 
 
+def add_cluster_options(p: argparse.ArgumentParser, what: str, scheduler_note: str) -> None:
+    """--workers N | --scheduler ADDRESS (mutually exclusive): run `what` on a dask cluster."""
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help=f"{what} on a local dask cluster of N worker processes "
+                              "(127.0.0.1 only; needs the distributed extra); same results")
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help=f"{what} on the dask.distributed scheduler at ADDRESS ({scheduler_note})")
+
+
 def golden_dir(args: argparse.Namespace, environ: Mapping[str, str] = os.environ,
                cwd: str | os.PathLike | None = None) -> pathlib.Path:
     """The golden directory of a command: --golden-dir, else $PARITY_GOLDEN_DIR, else found from

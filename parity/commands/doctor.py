@@ -6,7 +6,7 @@ import sys
 
 from .. import jsonsafe
 from ..doctor import format_report, inspect_dataset
-from .common import EXIT_OK, EXIT_USAGE
+from .common import EXIT_OK, EXIT_USAGE, add_cluster_options
 
 
 def _cmd_inspect(args) -> int:
@@ -62,13 +62,7 @@ def register_doctor(sub) -> None:
     p.add_argument("--entry", help="CXI: the NXentry group (default /entry_1)")
     p.add_argument("--clip-negative", action="store_true",
                    help="CXI: negative intensities become 0 instead of failing the contract")
-    cluster = p.add_mutually_exclusive_group()
-    cluster.add_argument("--workers", type=int, metavar="N",
-                         help="compute E on a local dask cluster of N worker processes "
-                              "(127.0.0.1 only; needs the distributed extra); same numbers")
-    cluster.add_argument("--scheduler", metavar="ADDRESS",
-                         help="compute E on the dask.distributed scheduler at ADDRESS (the "
-                              "workers must be able to read FILE at the same path)")
+    add_cluster_options(p, "compute E", "the workers must be able to read FILE at the same path")
     p.add_argument("--dask-rows", type=int, default=4096, metavar="FRAMES",
                    help="frames per dask block with --workers/--scheduler (default 4096)")
     p.set_defaults(func=_cmd_inspect)
