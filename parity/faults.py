@@ -4,8 +4,10 @@ A replay spec carries the active faults (`parity.replay.ReplaySpec.faults`); the
 them at the point where the bug lived. On the command line, the environment variable
 PARITY_FAULT (one fault name, or several comma-separated) sets them: the command layer reads it
 and calls `parse_faults`. Every fault must make `python -m parity check` exit 1, failing at the
-stage listed here (tests/parity/test_invariants.py and test_cli.py run each one). Never set it
-in production.
+stage listed here (tests/parity/test_invariants.py and test_cli.py run each one). The
+TRAINING_FAULTS break learning while every scale stays right: they act in the train stage, so
+only a tier that trains (`python -m parity check --tier trained`) sees them, and there they must
+fail a trained check (tests/parity/test_trained.py runs each one). Never set them in production.
 """
 from __future__ import annotations
 
@@ -30,13 +32,25 @@ FAULTS: dict[str, tuple[str, str]] = {
 }
 
 
+#: faults that only a training tier can see: fault -> (stage that must catch it, what it does)
+TRAINING_FAULTS: dict[str, tuple[str, str]] = {
+    "frozen_encoder": ("evaluate", "the encoder's convolutions are left non-trainable (a "
+                                   "layer.trainable = False kept from a fine-tuning recipe)"),
+    "blind_encoder": ("evaluate", "the encoder's kernels are zeroed and frozen, so the decoders "
+                                  "see a constant: the PINN outputs one patch for every input"),
+    "lr_typo": ("train", "the training learning rate is 1e-4 x the configured one (1e-7 for 1e-3)"),
+}
+#: every known fault name
+ALL_FAULTS: dict[str, tuple[str, str]] = {**FAULTS, **TRAINING_FAULTS}
+
+
 def parse_faults(text: str | None) -> tuple[str, ...]:
     """Fault names of a comma-separated list (PARITY_FAULT's format); empty for None or ''.
     Unknown names raise ConfigError naming PARITY_FAULT."""
     names = tuple(n.strip() for n in (text or "").split(",") if n.strip())
     for name in names:
-        if name not in FAULTS:
-            raise ConfigError(ENV, f"unknown fault {name!r} (known: {sorted(FAULTS)})")
+        if name not in ALL_FAULTS:
+            raise ConfigError(ENV, f"unknown fault {name!r} (known: {sorted(ALL_FAULTS)})")
     return names
 
 
@@ -44,6 +58,6 @@ def validate_faults(names: Iterable[str]) -> tuple[str, ...]:
     """`names` as a tuple, each a known fault; unknown names raise ConfigError naming 'faults'."""
     names = tuple(names)
     for name in names:
-        if name not in FAULTS:
-            raise ConfigError("faults", f"unknown fault {name!r} (known: {sorted(FAULTS)})")
+        if name not in ALL_FAULTS:
+            raise ConfigError("faults", f"unknown fault {name!r} (known: {sorted(ALL_FAULTS)})")
     return names

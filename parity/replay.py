@@ -17,11 +17,12 @@ from ptycho.config import TrainingConfig
 from ptycho.errors import StaleConfigError
 
 from .faults import validate_faults
+from .learning import evaluate_trained
 from .invariants import Check, check_legacy_fresh, check_legacy_path, evaluate, sort_checks
 from .model_cache import ModelCache
 from .profiles import apply_settings, get_profile
-from .records import CORE_STAGES, PROBE_STAGES, TRAIN_STAGES
-from .scenarios import all_replays, get_scenario, resolve_config, tier_size
+from .records import CORE_STAGES, PROBE_STAGES, TRAIN_STAGES, stage_of
+from .scenarios import all_replays, get_scenario, resolve_config, tier_size, tier_trains
 from .stages import STAGE_FUNCTIONS, StageState
 from .telemetry import Recorder
 from .tolerances import Ledger
@@ -188,14 +189,20 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
         record = exc.recorder.to_dict()
         errors.append(str(exc))
     checks.extend(evaluate(record, ledger, profile))
+    checks.extend(evaluate_trained(record, ledger, profile))
     legacy_record = None
     if legacy_config is not None:
+        # a training replay compares the core stages only: training again on the second path
+        # would double a trained tier's cost for values the core stages already determine
+        compared = CORE_STAGES if spec.train else None
         try:
             legacy_record = run_stages(spec, legacy_config, path="legacy_dict", progress=progress,
-                                       models=models).to_dict()
+                                       stages=compared, models=models).to_dict()
         except StageError as exc:
             legacy_record = exc.recorder.to_dict()
-        checks.append(check_legacy_path(record["values"], legacy_record["values"]))
+        mine = record["values"] if compared is None else {
+            k: v for k, v in record["values"].items() if stage_of(k) in compared}
+        checks.append(check_legacy_path(mine, legacy_record["values"]))
     elif legacy_path:
         checks.append(check_legacy_path(None, None))
     return ReplayOutcome(spec, record, sort_checks(checks), "; ".join(errors) or None,
@@ -211,8 +218,9 @@ def replay_all(ledger: Ledger, *, tier: str = "tiny", scenarios=None, profiles=N
     broken pipeline).
     """
     out = []
-    for scenario, profile in all_replays(scenarios, profiles):
-        spec = ReplaySpec(scenario=scenario, profile=profile, tier=tier, seed=seed, faults=faults)
+    for scenario, profile in all_replays(scenarios, profiles, tier):
+        spec = ReplaySpec(scenario=scenario, profile=profile, tier=tier, seed=seed, faults=faults,
+                          train=tier_trains(tier))
         if legacy_path:
             outcome = run_replay(spec, ledger, progress=progress, models=models)
             if outcome.error:

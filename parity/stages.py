@@ -31,12 +31,15 @@ from . import consistency
 from .model_cache import ModelCache
 from .profiles import Profile
 from .records import STAGES
-from .scenarios import Scenario, TierSize
+from .scenarios import HELD_OUT_SEED_OFFSET, Scenario, TierSize
 from .positions import correlation, position_stats
 from .telemetry import Recorder, array_stats, prefixed
 
 #: groups per model call in the forward stage
 FORWARD_BATCH = 64
+#: a pixel is saturated at or above (1 - this) x the activation ceiling (as
+#: ptycho.evaluation.saturation_fraction's default tolerance)
+SATURATION_MARGIN = 0.01
 
 
 @dataclass
@@ -80,6 +83,11 @@ def _probe_groups(st: "StageState") -> int:
     return min(st.art["grouped"].B, consistency.PROBE_GROUPS)
 
 
+def _held_out_seed(st: "StageState") -> int:
+    """Seed of the held-out object and its scan (split 'object')."""
+    return int(st.config.seed) + HELD_OUT_SEED_OFFSET
+
+
 def _ceiling_or_none(config: TrainingConfig) -> float | None:
     """Activation ceiling of the model config; None when unbounded (JSON has no inf)."""
     c = config.model.activation_ceiling
@@ -96,6 +104,12 @@ def stage_object(st: StageState) -> dict[str, Any]:
     out = {"kind": st.scenario.object_kind, "size": st.sizes.object_size}
     out.update(_image_stats("amplitude", np.abs(obj)))
     out["phase_max_abs"] = float(np.max(np.abs(np.angle(obj))))
+    if st.sizes.split == "object":  # the held-out object (another seed, same generator)
+        held_out = lines_object(st.sizes.object_size, seed=_held_out_seed(st))
+        st.art["object_test"] = held_out
+        out["held_out.seed"] = _held_out_seed(st)
+        out["held_out.amplitude_mean"] = float(np.mean(np.abs(held_out)))
+        out["held_out.correlation"] = correlation(np.abs(held_out), np.abs(obj))
     return out
 
 
@@ -120,7 +134,8 @@ def stage_probe(st: StageState) -> dict[str, Any]:
 
 
 def stage_scan(st: StageState) -> dict[str, Any]:
-    """Random scan (ptycho.simulate.random_scan), buffer N/2; optional train/test split in y."""
+    """Random scan (ptycho.simulate.random_scan), buffer N/2; optional train/test split in y;
+    split 'object': a second scan (held-out seed) over the held-out object."""
     from scipy.spatial import cKDTree
 
     from ptycho.simulate import random_scan
@@ -134,6 +149,9 @@ def stage_scan(st: StageState) -> dict[str, Any]:
         st.art["split"] = (train, np.flatnonzero(y >= size / 2))
     else:
         st.art["split"] = None
+    if st.sizes.split == "object":
+        st.art["test_xy"] = random_scan((size, size), st.sizes.n_images, buffer=buffer,
+                                        seed=_held_out_seed(st))
     dist, _ = cKDTree(np.stack([x, y], axis=1)).query(np.stack([x, y], axis=1), k=2)
     out = {"kind": st.scenario.scan, "n_points": int(x.shape[0]), "buffer": float(buffer),
            "x_min": float(x.min()), "x_max": float(x.max()), "y_min": float(y.min()),
@@ -155,6 +173,13 @@ def stage_simulate(st: StageState) -> dict[str, Any]:
                            provenance={"object": "lines", "probe": st.scenario.probe,
                                        "scenario": st.scenario.name})
     st.art["raw"] = raw
+    if "object_test" in st.art:
+        xt, yt = st.art["test_xy"]
+        st.art["raw_test"] = simulate_dataset(
+            st.art["object_test"], st.art["probe"], xt, yt, nphotons=st.config.nphotons,
+            seed=_held_out_seed(st), mask=st.art["mask"],
+            provenance={"object": "lines (held out)", "probe": st.scenario.probe,
+                        "scenario": st.scenario.name})
     stats = array_stats(raw.diff3d)
     s_sim = float(raw.metadata["s_sim"])
     out = {"nphotons": float(raw.metadata["nphotons"]), "s_sim": s_sim,
@@ -162,6 +187,9 @@ def stage_simulate(st: StageState) -> dict[str, Any]:
     out.update(prefixed("diff3d", stats))
     out.update(prefixed("diff3d", position_stats(raw.diff3d, diffraction=True)))
     out["mean_counts_per_pattern"] = s_sim ** 2 * stats["mean_sum_xy_sq"]
+    if "raw_test" in st.art:
+        out["held_out.s_sim"] = float(st.art["raw_test"].metadata["s_sim"])
+        out["held_out.diff3d_mean"] = float(np.mean(st.art["raw_test"].diff3d, dtype=np.float64))
     return out
 
 
@@ -470,42 +498,85 @@ def _train_probes(st: StageState) -> dict[str, Any]:
     return out
 
 
+def _faulty_model(st: StageState):
+    """The training model with the injected training fault applied (parity.faults
+    TRAINING_FAULTS), or None without one (ptycho.train.train then builds its own)."""
+    if not (st.fault("frozen_encoder") or st.fault("blind_encoder")):
+        return None
+    from ptycho.model import build_model
+
+    plan, cfg = st.art["plan"], st.config
+    model, _ = build_model(cfg.model, cfg, probe=st.art["probe"], input_scale=plan.input_scaler,
+                           output_scale=plan.output_scaler,
+                           max_offset=st.art["planned_max_offset"], seed=cfg.seed)
+    for layer in model.layers:
+        if layer.name.startswith("enc") and layer.name.endswith(("conv0", "conv1")):
+            if st.fault("blind_encoder"):
+                layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
+            layer.trainable = False
+    return model
+
+
+def loss_floor(st: StageState) -> float:
+    """The training loss's floor on the training split (nll_weight x the NLL at lam = k, the
+    amplitude MAE's floor is 0): ptycho.losses.nll_floor on the rows train() fits."""
+    from ptycho.losses import nll_floor
+    from ptycho.train import split_indices, training_arrays
+
+    cfg = st.config
+    if cfg.nll_weight == 0:
+        return 0.0
+    _, labels = training_arrays(st.art["fed"], st.art["plan"])
+    idx, _ = split_indices(labels["counts"].shape[0], cfg.validation_split, cfg.seed)
+    return cfg.nll_weight * nll_floor(labels["counts"][idx], cfg.nll_form)
+
+
 def stage_train(st: StageState) -> dict[str, Any]:
     """Without training (the tiny gate): the one-batch probes only (`mode` 'probe'). With
-    training: the probes, then ptycho.train.train on the fed container (seeded); loss history
-    and final scales (`mode` 'fit')."""
+    training: the probes, then ptycho.train.train on the fed container (seeded); loss history,
+    the loss floor (loss_excess_ratio = (last - floor) / (first - floor), the share of the
+    first epoch's misfit left at the end) and final scales (`mode` 'fit')."""
     from ptycho.train import train
 
     out: dict[str, Any] = {"mode": "fit" if st.spec.train else "probe"}
     out.update(_train_probes(st))
     if not st.spec.train:
         return out
-    res = train(st.art["fed"], st.art["plan"], st.config, probe=st.art["probe"],
-                max_offset=st.art["planned_max_offset"])
+    cfg = st.config
+    if st.fault("lr_typo"):
+        cfg = dataclasses.replace(cfg, learning_rate=cfg.learning_rate * 1e-4)
+    res = train(st.art["fed"], st.art["plan"], cfg, probe=st.art["probe"],
+                max_offset=st.art["planned_max_offset"], model=_faulty_model(st))
     st.art["trained"] = res
     loss = res.history.get("loss", [])
+    floor = loss_floor(st)
+    first, last = (loss[0], loss[-1]) if loss else (math.nan, math.nan)
     out.update({"epochs": len(loss), "n_train": res.n_train, "n_val": res.n_val,
-           "loss_first": loss[0] if loss else math.nan,
-           "loss_last": loss[-1] if loss else math.nan,
-           "loss_ratio": loss[-1] / loss[0] if loss and loss[0] else math.nan,
-           "input_scale_weight": res.scales["input_scale"],
-           "output_scale_weight": res.scales["output_scale"],
-           "n_params": res.parameters["total"]})
+                "loss_first": first, "loss_last": last, "loss_floor": floor,
+                "loss_excess_ratio": (last - floor) / (first - floor) if first != floor else math.nan,
+                "input_scale_weight": res.scales["input_scale"],
+                "output_scale_weight": res.scales["output_scale"],
+                "n_params": res.parameters["total"]})
+    st.art["epoch_seconds"] = list(res.epoch_seconds)  # wall times: not telemetry
     if "val_loss" in res.history:
         out["val_loss_last"] = res.history["val_loss"][-1]
     return out
 
 
 def _infer_container(st: StageState):
-    """(fed container, grouped) to reconstruct: the test split when the tier splits, else the
-    training groups."""
+    """(fed container, grouped) to reconstruct: the held-out object or the test half of the
+    scan when the tier splits, else the training groups. The test data are fed in the units of
+    the TRAINING plan (the network learned the map from the training feed to |O|)."""
     from ptycho.container import PtychoDataContainer
     from ptycho.grouping import group
 
-    if st.art["split"] is None:
+    if "raw_test" in st.art:
+        raw_test = st.art["raw_test"]
+    elif st.art["split"] is None:
         return st.art["fed"], st.art["grouped"]
+    else:
+        raw_test = st.art["raw"].subset(st.art["split"][1])
     cfg = st.config
-    raw_test = st.art["raw"].subset(st.art["split"][1])
     grouped = group(raw_test, gridsize=cfg.model.gridsize, n_groups=cfg.n_groups,
                     neighbor_count=cfg.neighbor_count, strategy=cfg.grouping_strategy,
                     seed=cfg.seed)
@@ -594,6 +665,7 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
     rep = evaluate_images(res.image, st.art["stitched_truth"].image, base.image, xcoords=x,
                           ycoords=y, covered=res.covered())
     out["ground_truth"] = True
+    out["verifies_learning"] = bool(st.sizes.verify_training and st.sizes.verify_learning)
     for group_name in ("amplitude", "phase"):
         for metric, pair in getattr(rep, group_name).items():
             for who, v in pair.items():
@@ -602,7 +674,33 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
     rec = float(np.mean(np.abs(res.image[covered])))
     tru = float(np.mean(np.abs(st.art["stitched_truth"].image[covered])))
     out["amplitude_ratio"] = rec / tru if tru else math.nan
-    out["predicted_amplitude_ratio"] = st.art["plan"].amplitude_ratio
+    ratio = st.art["plan"].amplitude_ratio
+    out["predicted_amplitude_ratio"] = ratio
+    out.update(prefixed("saturation", _saturation(st, res.image, st.art["stitched_truth"].image,
+                                                  covered, ratio)))
+    return out
+
+
+def _saturation(st: StageState, recon, truth, covered, ratio: float) -> dict[str, Any]:
+    """Saturation on the evaluated (covered) pixels: the fraction predicted before training
+    (implied amplitude ratio * |O_true| at or above 99% of the activation ceiling) and observed
+    (the reconstruction there), and the LS scalar (recon ~ c * truth) over the pixels predicted
+    unsaturated ('where unsaturated': all of them for an unbounded activation)."""
+    from ptycho.evaluation import ls_scalar, saturation_fraction
+
+    ceiling = _ceiling_or_none(st.config)
+    a, t = np.abs(recon), np.abs(truth)
+    if ceiling is None:
+        out = {"ceiling": None, "predicted_fraction": 0.0, "observed_fraction": 0.0}
+        unsaturated = covered
+    else:
+        out = {"ceiling": ceiling,
+               "predicted_fraction": saturation_fraction(ratio * t, ceiling, where=covered),
+               "observed_fraction": saturation_fraction(a, ceiling, where=covered)}
+        unsaturated = covered & (ratio * t < (1.0 - SATURATION_MARGIN) * ceiling)
+    n = int(np.count_nonzero(unsaturated))
+    out["unsaturated_pixels"] = n
+    out["unsaturated_ls_scalar"] = ls_scalar(a[unsaturated], t[unsaturated]) if n else None
     return out
 
 

@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .validation import (is_power_of_two, require_choice, require_int, require_positive,
                          require_power_of_two)
 
+OBJECT_SUPPORTS = ("half", "full")
 AMP_ACTIVATIONS = ("sigmoid", "softplus", "scaled_sigmoid")
 GROUPING_STRATEGIES = ("current", "legacy")
 NLL_FORMS = ("mean", "full")
@@ -50,7 +51,10 @@ class ModelConfig:
     offset: raster-scan step in pixels. probe_scale: the probe is normalized to
     mean|P*M| = 1/probe_scale. default_probe_scale: width parameter of the ideal probe.
     amp_activation: 'sigmoid' (ceiling 1), 'softplus' (unbounded) or 'scaled_sigmoid'
-    (ceiling `amp_ceiling`, set from the data).
+    (ceiling `amp_ceiling`, set from the data). object_support: 'half' (the decoders output the
+    central N/2 x N/2, zero-padded to N: the object outside it is 0) or 'full' (a border branch
+    fills the rest of the N x N patch, so probe tails beyond N/2 see an object; see
+    ptycho.model.build_model).
     """
 
     N: int = 64
@@ -64,9 +68,11 @@ class ModelConfig:
     probe_mask: bool = False
     probe_trainable: bool = False
     intensity_scale_trainable: bool = False
+    object_support: str = "half"
 
     def __post_init__(self):
         require_power_of_two("N", self.N, minimum=16)
+        _check_choice("object_support", self.object_support, OBJECT_SUPPORTS)
         _check_int("gridsize", self.gridsize, 1)
         _check_int("offset", self.offset, 1)
         _check_int("n_filters_scale", self.n_filters_scale, 1)

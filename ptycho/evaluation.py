@@ -379,6 +379,16 @@ def relative_rmse(recon, truth) -> float:
     return rmse(recon, truth) / denom if denom > 0 else math.nan
 
 
+def scaled_relative_rmse(recon, truth) -> float:
+    """relative_rmse of recon / c against truth, c = ls_scalar(recon, truth): the structure
+    error left once the best single scale is divided out (nan when c is 0 or undefined)."""
+    c = ls_scalar(recon, truth)
+    if not math.isfinite(c) or c == 0:
+        return math.nan
+    recon, truth = _pair(recon, truth)
+    return relative_rmse(recon / c, truth)
+
+
 def pearson(recon, truth) -> float:
     """Pearson correlation coefficient (nan when either image is constant)."""
     recon, truth = _pair(recon, truth)
@@ -605,6 +615,7 @@ def amplitude_metrics(recon, truth, mask=None) -> dict:
         "mae": mae(r_in, t_in),
         "rmse": rmse(r_in, t_in),
         "rel_rmse": relative_rmse(r_in, t_in),
+        "rel_rmse_scaled": scaled_relative_rmse(r_in, t_in),
         "pearson": pearson(r_in, t_in),
         "ssim": ssim(recon[rows, cols], truth[rows, cols]) if big else math.nan,
         "psnr": psnr(r_in, t_in),

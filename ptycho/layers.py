@@ -187,6 +187,31 @@ class CombineComplex(keras.layers.Layer):
 
 
 @_register
+class BorderFill(keras.layers.Layer):
+    """Full-support object logits: (centre (B, N/2, N/2, C), border (B, N, N, C)) float32 ->
+    (B, N, N, C): the centre decoder's values on the central N/2 x N/2 square, the border
+    branch's values on the rest of the patch (object_support 'full')."""
+
+    def __init__(self, N=64, **kw):
+        super().__init__(**kw)
+        self.N = int(N)
+
+    def call(self, centre, border):
+        q = self.N // 4
+        outside = tf.constant(1.0 - support_window(self.N, self.N // 2))[None, :, :, None]
+        padded = tf.pad(centre, [[0, 0], [q, q], [q, q], [0, 0]])
+        return padded + border * outside
+
+    def compute_output_spec(self, centre, border):
+        return keras.KerasTensor(border.shape, dtype=border.dtype)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.update(N=self.N)
+        return cfg
+
+
+@_register
 class GroupReassembly(keras.layers.Layer):
     """`reassemble_extract` as a layer: (obj complex64, coords_relative) -> complex64.
 

@@ -52,6 +52,26 @@ def amplitude_mae(a_true, a_pred):
     return _per_sample(tf.abs(tf.cast(a_pred, tf.float32) - tf.cast(a_true, tf.float32)), "mean")
 
 
+def nll_floor(k, form: str) -> float:
+    """The smallest value the NLL can take on counts k (B, N, N, C): its value at lam = k
+    (the saturated Poisson model), averaged over samples as Keras reports it, in float64.
+    Training loss minus this floor is half the Poisson deviance per sample ('mean': per element),
+    a non-negative measure of misfit whose ratio between epochs is meaningful even though the
+    mean-form loss itself is negative for large counts."""
+    import numpy as np
+    from scipy.special import gammaln, xlogy
+
+    if form not in ("mean", "full"):
+        raise ValueError(f"nll_form must be 'mean' or 'full', got {form!r}")
+    k = np.asarray(k, dtype=np.float64)
+    per = k - xlogy(k, k)
+    if form == "full":
+        per = per + gammaln(k + 1.0)
+    axes = tuple(range(1, k.ndim))
+    reduce = np.mean if form == "mean" else np.sum
+    return float(np.mean(reduce(per, axis=axes)))
+
+
 def nll_for(form: str):
     """The NLL function for TrainingConfig.nll_form ('mean' or 'full')."""
     if form == "mean":

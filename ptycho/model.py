@@ -114,21 +114,31 @@ def build_model(model_config: ModelConfig, training_config: TrainingConfig | Non
     encoded = x
 
     def decoder(tag):
+        """Object logits (B, N, N, C) of one decoder: the central N/2 (zero-padded) for
+        object_support 'half', the central N/2 plus a border branch for 'full'."""
         y = encoded
         for k, f in enumerate(decoder_filters(N, nfs)):
             y = keras.layers.UpSampling2D(2, name=f"{tag}_dec{k}_up")(y)
             y = conv(f, f"{tag}_dec{k}_conv0")(y)
             y = conv(f, f"{tag}_dec{k}_conv1")(y)
-        return conv(C, f"{tag}_last", activation=None)(y)
+        centre = conv(C, f"{tag}_last", activation=None)(y)
+        if model_config.object_support == "half":
+            return centre
+        up = keras.layers.UpSampling2D(2, name=f"{tag}_border_up")(y)
+        border = conv(C, f"{tag}_border", activation=None)(up)
+        return L.BorderFill(N=N, name=f"{tag}_full")(centre, border)
 
+    full = model_config.object_support == "full"
     amp = L.AmplitudeActivation(model_config.amp_activation, model_config.amp_ceiling,
                                 name="amp_activation")(decoder("amp"))
     phase = L.PhaseActivation(name="phase_activation")(decoder("phase"))
-    amp = keras.layers.ZeroPadding2D(N // 4, name="amp_padded")(amp)
-    phase = keras.layers.ZeroPadding2D(N // 4, name="phase_padded")(phase)
+    if not full:
+        amp = keras.layers.ZeroPadding2D(N // 4, name="amp_padded")(amp)
+        phase = keras.layers.ZeroPadding2D(N // 4, name="phase_padded")(phase)
     obj = L.CombineComplex(name=OBJECT_LAYER)(amp, phase)
 
-    patches = L.GroupReassembly(pad=pad, support=N // 2, name=REASSEMBLY_LAYER)(obj, coords)
+    patches = L.GroupReassembly(pad=pad, support=N if full else N // 2,
+                                name=REASSEMBLY_LAYER)(obj, coords)
     psi = L.ProbeIllumination(N=N, use_mask=model_config.probe_mask,
                               probe_trainable=model_config.probe_trainable, probe=probe,
                               name=PROBE_LAYER)(patches)

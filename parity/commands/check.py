@@ -8,10 +8,11 @@ import time
 
 from .. import golden as G
 from .. import jsonsafe
+from ..learning import check_legacy_ratio
 from ..model_cache import ModelCache
 from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
 from ..report import ReplayResult, default_out_dir, summary_markdown, write_report
-from ..scenarios import all_replays
+from ..scenarios import TIER_NAMES, all_replays, tier_trains
 from ..tolerances import Ledger, LedgerError
 from .common import (EXIT_FAIL, EXIT_OK, add_cluster_options, add_golden_dir_option,
                      append_step_summary, faults_from_env, golden_dir)
@@ -49,6 +50,19 @@ def orphan_results(directory: pathlib.Path, orphans: list[pathlib.Path]) -> list
     return out
 
 
+def add_pair_checks(results: list[ReplayResult], records: list, ledger: Ledger) -> None:
+    """The checks of a scenario's legacy and current replays together (parity.learning:
+    legacy_ratio), appended to the legacy replay's result when both ran through."""
+    by_key = {(r.scenario, r.profile): (r, rec) for r, rec in zip(results, records)}
+    for (scenario, profile), (res, rec) in by_key.items():
+        other = by_key.get((scenario, "current"))
+        if profile != "legacy" or other is None or rec is None or other[1] is None:
+            continue
+        check = check_legacy_ratio(rec["values"], other[1]["values"], ledger)
+        if check is not None:
+            res.checks.append(check)
+
+
 def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, profiles=None,
               out_dir=None, use_golden: bool = True, seed: int = 1, progress: bool = True,
               faults: tuple[str, ...] = (), command: str = "python -m parity check",
@@ -61,17 +75,17 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
     verdicts and report are the serial run's (wall times aside)."""
     t0 = time.perf_counter()
     ledger = G.ledger_of(golden_dir)
-    pairs = all_replays(scenarios, profiles)
+    pairs = all_replays(scenarios, profiles, tier)
     out = pathlib.Path(out_dir) if out_dir is not None else default_out_dir()
-    specs = [ReplaySpec(scenario=s, profile=p, tier=tier, seed=seed, faults=faults)
-             for s, p in pairs]
+    specs = [ReplaySpec(scenario=s, profile=p, tier=tier, seed=seed, faults=faults,
+                        train=tier_trains(tier)) for s, p in pairs]
     remote = None
     if workers or scheduler:
         from .. import distributed
 
         with distributed.cluster_client(workers, scheduler) as client:
             remote = distributed.run_replays(client, specs, ledger)
-    results = []
+    results, records = [], []
     for i, (scenario, profile) in enumerate(pairs):
         t1 = time.perf_counter()
         spec = specs[i]
@@ -87,6 +101,8 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
                 res.golden, res.golden_detail = golden_status(outcome.record, golden_dir, ledger)
         res.wall_s = time.perf_counter() - t1 + (remote[i][1] if remote is not None else 0.0)
         results.append(res)
+        records.append(outcome.record)
+    add_pair_checks(results, records, ledger)
     orphans = orphans_of(golden_dir) if use_golden else []
     results.extend(orphan_results(golden_dir, orphans))
     wall = time.perf_counter() - t0
@@ -133,8 +149,10 @@ def register_check(sub) -> None:
                                    "appended to $GITHUB_STEP_SUMMARY when set). Exit 0 when "
                                    "everything holds, 1 when a check or golden fails, 2 on a "
                                    "usage or input error.")
-    p.add_argument("--tier", default="tiny", choices=("tiny", "reduced", "full"),
-                   help="size tier (default tiny; goldens exist for tiny)")
+    p.add_argument("--tier", default="tiny", choices=TIER_NAMES,
+                   help="size tier (default tiny, no training; 'trained' trains the main "
+                        "scenarios on a held-out object, <= 10 min on 2 cores; goldens exist "
+                        "for tiny and trained)")
     p.add_argument("--scenario", action="append", help="only this scenario (repeatable)")
     p.add_argument("--profile", action="append", help="only this profile (repeatable)")
     p.add_argument("--seed", type=int, default=1, help="seed (goldens are for seed 1)")

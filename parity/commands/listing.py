@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 from .. import jsonsafe
-from ..faults import FAULTS
+from ..faults import FAULTS, TRAINING_FAULTS
 from ..profiles import PROFILES, diff_markdown, diff_rows, get_profile
 from ..records import STAGES
-from ..scenarios import SCENARIOS, SWEEPS, TIERS, resolve_config
+from ..scenarios import SCENARIOS, SWEEPS, TIER_SCENARIOS, TIERS, resolve_config, tier_scenarios
 from .common import EXIT_OK
 
 
@@ -22,7 +22,10 @@ def _cmd_list(args) -> int:
             "tiers": {f"{t}/gs{gs}": vars(sz) for (t, gs), sz in TIERS.items()},
             "profiles": {n: p.description for n, p in PROFILES.items()},
             "stages": list(STAGES),
+            "tier_scenarios": {t: list(tier_scenarios(t)) for t in TIER_SCENARIOS},
             "faults": {n: {"stage": st, "what": w} for n, (st, w) in FAULTS.items()},
+            "training_faults": {n: {"stage": st, "what": w}
+                                for n, (st, w) in TRAINING_FAULTS.items()},
         }
         print(json.dumps(doc, indent=2))
         return EXIT_OK
@@ -36,12 +39,15 @@ def _cmd_list(args) -> int:
     for k, v in SWEEPS.items():
         print(f"- {k}: {', '.join(v)}")
     print("\n## Tiers\n")
-    print("| tier | gridsize | object | images | groups | batch | nepochs | n_filters_scale | split |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| tier | gridsize | object | images | groups | batch | nepochs | n_filters_scale | split "
+          "| trains | learning held | scenarios |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (t, gs), sz in TIERS.items():
         print(f"| {t} | {gs} | {sz.object_size} | {sz.n_images} | {sz.n_groups} | "
               f"{sz.batch_size} | {sz.nepochs if sz.nepochs is not None else 'profile'} | "
-              f"{sz.n_filters_scale} | {sz.split} |")
+              f"{sz.n_filters_scale} | {sz.split} | {sz.trains} | "
+              f"{sz.trains and sz.verify_training and sz.verify_learning} | "
+              f"{', '.join(tier_scenarios(t)) if t in TIER_SCENARIOS else 'all'} |")
     print("\n## Profiles\n")
     for n, p in PROFILES.items():
         print(f"- {n}: {p.description}")
@@ -50,6 +56,8 @@ def _cmd_list(args) -> int:
     print("\n## Test hooks (PARITY_FAULT)\n")
     for n, (st, w) in FAULTS.items():
         print(f"- {n} (fails at {st}): {w}")
+    for n, (st, w) in TRAINING_FAULTS.items():
+        print(f"- {n} (training tiers only, fails at {st}): {w}")
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ import sys
 from .. import jsonsafe
 from ..invariants import FAIL
 from ..replay import GROUPINGS, ReplaySpec, run_replay
+from ..scenarios import TIER_NAMES, tier_trains
 from .common import EXIT_FAIL, EXIT_OK, add_golden_dir_option, faults_from_env, ledger
 
 GROUPING_HELP = (
@@ -19,7 +20,8 @@ GROUPING_HELP = (
 
 def _cmd_replay(args) -> int:
     spec = ReplaySpec(scenario=args.scenario, profile=args.profile, tier=args.tier,
-                      seed=args.seed, grouping=args.grouping, train=args.train,
+                      seed=args.seed, grouping=args.grouping,
+                      train=args.train or tier_trains(args.tier),
                       faults=faults_from_env())
     outcome = run_replay(spec, ledger(args), legacy_path=not args.no_legacy_path,
                          progress=not args.quiet)
@@ -35,7 +37,7 @@ def _cmd_replay(args) -> int:
 
 
 def add_replay_options(p, *, tier_default="tiny") -> None:
-    p.add_argument("--tier", default=tier_default, choices=("tiny", "reduced", "full"),
+    p.add_argument("--tier", default=tier_default, choices=TIER_NAMES,
                    help=f"size tier (default {tier_default})")
     p.add_argument("--seed", type=int, default=1, help="seed of every RNG (default 1)")
     p.add_argument("--grouping", default="profile", choices=GROUPINGS, help=GROUPING_HELP)
@@ -53,7 +55,9 @@ def register_replay(sub) -> None:
     p.add_argument("--scenario", required=True, help="scenario name (see `list`)")
     p.add_argument("--profile", required=True, help="profile name: legacy or current")
     add_replay_options(p)
-    p.add_argument("--train", action="store_true", help="add train/infer/stitch/evaluate")
+    p.add_argument("--train", action="store_true",
+                   help="add train/infer/stitch/evaluate (implied by a tier that trains: trained, "
+                        "reduced, full)")
     p.add_argument("--out", type=pathlib.Path, help="write the telemetry record (JSON) here")
     p.add_argument("--no-legacy-path", action="store_true",
                    help="skip the legacy-dict path (faster; the path-equality check is not run)")

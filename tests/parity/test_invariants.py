@@ -58,7 +58,8 @@ def test_legacy_reachability_predicts_g_and_saturation(outcomes):
     assert check.verdict == WARN and "saturation predicted" in check.detail
     cur = outcomes["current"].record["values"]
     assert cur["labels.predicted_amplitude_ratio"] == pytest.approx(1.0, rel=1e-12)
-    assert cur["labels.activation_ceiling"] is None
+    # gs2_ideal's current profile: the scaled sigmoid of the scenario (ceiling 8 > max |O|)
+    assert cur["labels.activation_ceiling"] == 8.0 and cur["labels.fraction_above_ceiling"] == 0.0
 
 
 #: check -> (key, bad value as a function of the clean values): a value that must fail it

@@ -35,14 +35,34 @@ def test_dose_sweep_is_gs1_ideal_at_four_doses():
 
 
 @pytest.mark.parametrize("tier, gridsize, images, groups, batch, split", [
-    ("reduced", 1, 512, 256, 8, "none"),
-    ("reduced", 2, 256, 128, 4, "none"),
+    ("trained", 1, 512, 512, 16, "object"),
+    ("trained", 2, 512, 256, 16, "object"),
+    ("reduced", 1, 512, 512, 16, "object"),   # issue 12: N=64, >= 512 patterns, held-out object
+    ("reduced", 2, 512, 512, 16, "object"),
     ("full", 1, 2000, 1000, 16, "y"),
     ("full", 2, 8000, 1000, 16, "y"),
 ])
 def test_issue_tier_sizes(tier, gridsize, images, groups, batch, split):
     t = tier_size(tier, gridsize)
     assert (t.n_images, t.n_groups, t.batch_size, t.split) == (images, groups, batch, split)
+
+
+def test_profile_overrides_apply_to_their_profile_only():
+    cur = resolve_config("gs2_ideal", "current", "trained")
+    leg = resolve_config("gs2_ideal", "legacy", "trained")
+    assert (cur.model.amp_activation, cur.model.amp_ceiling) == ("scaled_sigmoid", 8.0)
+    assert (leg.model.amp_activation, leg.model.activation_ceiling) == ("sigmoid", 1.0)
+    assert resolve_config("gs1_ideal_1e4", "current").model.amp_activation == "softplus"
+    assert resolve_config("gs1_custom", "legacy").model.object_support == "full"
+    assert resolve_config("gs1_ideal", "current").model.object_support == "half"
+
+
+def test_trained_tier_runs_the_main_scenarios_and_trains():
+    from parity.scenarios import all_replays, tier_scenarios, tier_trains
+
+    assert tier_scenarios("trained") == ("gs1_custom", "gs2_custom", "gs2_ideal")
+    assert len(all_replays(tier="trained")) == 6 and tier_trains("trained")
+    assert not tier_trains("tiny") and tier_scenarios("tiny") == tuple(SCENARIOS)
 
 
 def test_tiny_tier_is_small_and_does_not_claim_verification():
@@ -57,9 +77,10 @@ def test_precedence_scenario_over_profile_and_tier_over_both():
     assert cfg.model.probe_mask is False            # scenario beats legacy's mask default
     assert cfg.model.gridsize == 1                  # scenario beats legacy's gridsize 2
     assert cfg.model.probe_scale == 4.0
-    assert cfg.batch_size == 8                      # tier beats profile
+    assert cfg.batch_size == 16                     # tier beats profile
     assert cfg.data_feed == "normalized"            # profile setting the others leave alone
-    assert cfg.nepochs == 60                        # reduced tier keeps the profile's nepochs
+    assert cfg.nepochs == 30                        # tier beats profile (60)
+    assert resolve_config("gs1_custom", "legacy", "full").nepochs == 60  # full keeps the profile's
     assert resolve_config("gs2_ideal", "current", "tiny").nepochs == 2
 
 

@@ -57,6 +57,20 @@ def test_ls_scalar_of_2x_vs_x_is_2(tol):
     assert ls_scalar(x, x) == pytest.approx(1.0, rel=tol("evaluation.exact"))
 
 
+def test_scaled_relative_rmse_divides_out_the_ls_scalar(tol):
+    from ptycho.evaluation import relative_rmse, scaled_relative_rmse
+
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(0.5, 2.0, (32, 32))
+    noise = rng.normal(0, 0.05, truth.shape)
+    assert scaled_relative_rmse(0.267 * truth, truth) == pytest.approx(0.0, abs=1e-12)
+    # a scaled copy of a noisy image has the noisy image's scaled error, not the scale's error
+    assert scaled_relative_rmse(0.267 * (truth + noise), truth) == pytest.approx(
+        scaled_relative_rmse(truth + noise, truth), rel=1e-12)
+    assert relative_rmse(0.267 * truth, truth) == pytest.approx(0.733, rel=1e-12)
+    assert np.isnan(scaled_relative_rmse(np.zeros_like(truth), truth))
+
+
 def test_pearson_of_x_and_affine_x_is_one(tol):
     x = _image(1)
     assert pearson(x, 2 * x + 3) == pytest.approx(1.0, rel=tol("evaluation.exact"))

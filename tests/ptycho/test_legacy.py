@@ -20,9 +20,20 @@ CONFIGS = [
                                      intensity_scale_trainable=True, probe_trainable=True, probe_scale=10.0),
                    nphotons=1e5, n_groups=64, neighbor_count=7, grouping_strategy="legacy",
                    data_feed="normalized", scale_source="closed_form", nll_form="full", seed=9),
-    TrainingConfig(model=ModelConfig(N=128, amp_activation="scaled_sigmoid", amp_ceiling=3.0),
+    TrainingConfig(model=ModelConfig(N=128, amp_activation="scaled_sigmoid", amp_ceiling=3.0,
+                                     object_support="full"),
                    mae_weight=0.5, nll_weight=0.0, validation_split=0.0, nepochs=0),
 ]
+
+
+def test_every_dataclass_field_has_a_legacy_key():
+    """A field the bridge does not carry would silently take its default on the legacy-dict
+    path (breaker: ModelConfig.object_support before it got 'object.support')."""
+    import dataclasses
+
+    paths = {f"model.{f.name}" for f in dataclasses.fields(ModelConfig)}
+    paths |= {f.name for f in dataclasses.fields(TrainingConfig) if f.name != "model"}
+    assert paths - set(LEGACY_KEYS.values()) == set()
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -96,3 +96,21 @@ def test_nll_for_selects_form():
     assert nll_for("full") is poisson_nll_full
     with pytest.raises(ValueError):
         nll_for("median")
+
+
+@pytest.mark.parametrize("form", ["mean", "full"])
+def test_nll_floor_is_the_loss_at_lambda_equal_k_and_below_any_other_lambda(form, tol):
+    """Oracle: the TF loss evaluated at lam = k (zeros included); every other lam is higher
+    (Gibbs: lam - k log lam is minimal at lam = k)."""
+    from ptycho.losses import nll_floor
+
+    k, lam = _counts(seed=3)
+    k[0, :2, :2, 0] = 0.0
+    func = nll_for(form)
+    lam_k = np.where(k > 0, k, 0.0).astype(np.float32)
+    ref = float(np.mean(func(k.astype(np.float32), lam_k).numpy().astype(np.float64)))
+    assert nll_floor(k, form) == pytest.approx(ref, rel=tol("losses.float32_vs_float64"))
+    above = float(np.mean(func(k.astype(np.float32), lam.astype(np.float32)).numpy()))
+    assert above > nll_floor(k, form)
+    with pytest.raises(ValueError, match="nll_form"):
+        nll_floor(k, "sum")

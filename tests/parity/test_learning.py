@@ -1,0 +1,129 @@
+"""The trained checks (parity.learning) on synthetic records: each passes on values measured on
+a clean trained replay and fails when only the value it measures moves to a realistic bad
+value (its bound stays). The real training runs are in tests/parity/test_trained.py."""
+import math
+
+import pytest
+
+from parity.invariants import FAIL, PASS, WARN
+from parity.learning import (TRAINED_CHECKS, check_legacy_ratio, evaluate_trained,
+                             mostly_unsaturated, saturated)
+from parity.tolerances import load_ledger
+from tests.conftest import LEDGER_PATH
+
+LEDGER = load_ledger(LEDGER_PATH)
+A = "evaluate.amplitude."
+
+#: values of the clean gs1_custom/current trained replay (seed 1, `check --tier trained`)
+CLEAN = {
+    "train.mode": "fit", "train.epochs": 10, "train.loss_first": -2607750.0,
+    "train.loss_last": -2854937.25, "train.loss_floor": -2860000.0,
+    "train.loss_excess_ratio": (-2854937.25 + 2860000.0) / (-2607750.0 + 2860000.0),
+    "infer.verifies_prediction": True, "evaluate.verifies_learning": True,
+    A + "rel_rmse_scaled.model": 0.070, A + "rel_rmse_scaled.baseline": 0.133,
+    A + "pearson.model": 0.950, A + "pearson.baseline": 0.802,
+    "evaluate.predicted_amplitude_ratio": 1.0,
+    "evaluate.saturation.ceiling": None, "evaluate.saturation.predicted_fraction": 0.0,
+    "evaluate.saturation.observed_fraction": 0.0,
+    "evaluate.saturation.unsaturated_ls_scalar": 0.96,
+}
+#: a legacy record of the same scenario: amplitudes in units of g (0.267), 11% predicted
+#: saturated under the sigmoid ceiling 1
+LEGACY = {**CLEAN, "evaluate.predicted_amplitude_ratio": 0.267,
+          "evaluate.saturation.ceiling": 1.0, "evaluate.saturation.predicted_fraction": 0.11,
+          "evaluate.saturation.observed_fraction": 0.035,
+          "evaluate.saturation.unsaturated_ls_scalar": 0.258}
+
+
+def _record(values, profile="current"):
+    return {"meta": {"profile": profile}, "values": values}
+
+
+def _verdicts(values, profile="current"):
+    return {c.name: c.verdict for c in evaluate_trained(_record(values, profile), LEDGER)}
+
+
+def test_clean_records_pass():
+    assert _verdicts(CLEAN) == {"loss_decreases": PASS, "learns_structure": PASS,
+                                "amplitude_units": PASS}
+    assert _verdicts(LEGACY, "legacy") == {"loss_decreases": PASS, "learns_structure": PASS,
+                                           "amplitude_units": PASS, "saturation": PASS}
+
+
+def test_untrained_records_get_no_trained_checks():
+    assert evaluate_trained(_record({**CLEAN, "train.mode": "probe"}), LEDGER) == []
+
+
+#: check -> (key, bad value): what a learning/units bug makes of that key
+BREAKERS = {
+    # a PINN that outputs a constant patch: structure error as the baseline's
+    "learns_structure": (A + "rel_rmse_scaled.model", 0.133),
+    # amplitudes trained in the wrong units (the 6.5x shrinkage class): 1/6.5
+    "amplitude_units": ("evaluate.saturation.unsaturated_ls_scalar", 0.96 / 6.5),
+    # a frozen network: the misfit above the floor stays where epoch 1 left it
+    "loss_decreases": ("train.loss_excess_ratio", 0.9),
+    # the ceiling never reached: nothing saturates where the prediction says 11% does
+    "saturation": ("evaluate.saturation.observed_fraction", 0.0 + 0.11 + 0.2),
+}
+
+
+def test_every_trained_check_has_a_breaker():
+    assert set(BREAKERS) == set(TRAINED_CHECKS)
+
+
+@pytest.mark.parametrize("name", sorted(BREAKERS))
+def test_breaker_fails_only_its_check(name):
+    key, bad = BREAKERS[name]
+    base, profile = (LEGACY, "legacy") if name == "saturation" else (CLEAN, "current")
+    verdicts = _verdicts({**base, key: bad}, profile)
+    assert verdicts[name] == FAIL
+    assert {n for n, v in verdicts.items() if v == FAIL} == {name}
+
+
+def test_learns_structure_needs_both_rmse_and_correlation():
+    low_r = {**CLEAN, A + "pearson.model": CLEAN[A + "pearson.baseline"] + 0.04}
+    assert _verdicts(low_r)["learns_structure"] == FAIL
+    assert _verdicts({**CLEAN, A + "pearson.model": math.nan})["learns_structure"] == FAIL
+
+
+def test_unverified_learning_warns_instead_of_failing():
+    short = {**CLEAN, A + "rel_rmse_scaled.model": 0.133, "evaluate.verifies_learning": False}
+    assert _verdicts(short)["learns_structure"] == WARN
+    brief = {**CLEAN, "train.loss_excess_ratio": 0.9, "infer.verifies_prediction": False}
+    assert _verdicts(brief)["loss_decreases"] == WARN
+
+
+def test_a_missing_key_fails_naming_it():
+    values = dict(CLEAN)
+    del values[A + "pearson.baseline"]
+    check = next(c for c in evaluate_trained(_record(values), LEDGER) if c.name == "learns_structure")
+    assert check.verdict == FAIL and A + "pearson.baseline" in check.detail
+
+
+def test_saturation_gates():
+    assert not saturated(CLEAN) and saturated(LEGACY) and mostly_unsaturated(LEGACY)
+    full = {**LEGACY, "evaluate.saturation.predicted_fraction": 1.0,
+            "evaluate.saturation.observed_fraction": 0.95}
+    assert not mostly_unsaturated(full)
+    # fully saturated: no units and no loss floor to hold, the saturation is
+    assert _verdicts(full, "legacy") == {"learns_structure": PASS, "saturation": PASS}
+
+
+def test_legacy_ratio_pair():
+    ok = check_legacy_ratio(LEGACY, CLEAN, LEDGER)
+    assert ok.verdict == PASS and ok.value == pytest.approx(0.258 / 0.96)
+    # legacy trained in current units (the g factor lost on the legacy path): ratio 1 vs g
+    lost = check_legacy_ratio({**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": 0.96},
+                              CLEAN, LEDGER)
+    assert lost.verdict == FAIL and "0.267" in lost.detail
+    # the bound is the ledger's, not derived from the value: 6% off g fails, 4% passes
+    tol = LEDGER.test_tolerance("parity.invariants.legacy_ratio")
+    near = 0.267 * 0.96 * (1 + tol - 0.01)
+    far = 0.267 * 0.96 * (1 + tol + 0.01)
+    assert check_legacy_ratio({**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": near},
+                              CLEAN, LEDGER).verdict == PASS
+    assert check_legacy_ratio({**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": far},
+                              CLEAN, LEDGER).verdict == FAIL
+    assert check_legacy_ratio({**LEGACY, "evaluate.saturation.predicted_fraction": 0.9},
+                              CLEAN, LEDGER) is None
+    assert check_legacy_ratio({**LEGACY, "train.mode": "probe"}, CLEAN, LEDGER) is None
