@@ -337,8 +337,9 @@ def loss_and_gradient(model, config, inputs: dict, labels: dict) -> dict[str, An
     """On one batch (the first batch_size groups) of the built model, compiled by
     ptycho.train.compile_model: the compiled loss vs nll_weight * NLL + mae_weight * MAE from
     ptycho.losses; one gradient (names of trainable weights whose gradient is all zero or
-    None); one optimizer step (the loss after it, and the largest update of a weight that
-    started at 0 over the configured learning rate: 1 for Adam's first step). The model's
+    None); one optimizer step (the loss after it, its first-order change sum g . dw relative
+    to the loss, and the largest update of a weight that started at 0 over the configured
+    learning rate: 1 for Adam's first step). The model's
     weights are restored afterwards."""
     from ptycho.losses import amplitude_mae, nll_for
     from ptycho.tfload import tf as _tf
@@ -366,6 +367,10 @@ def loss_and_gradient(model, config, inputs: dict, labels: dict) -> dict[str, An
         model.optimizer.apply_gradients(
             [(g if g is not None else tf.zeros_like(w), w) for g, w in zip(grads, weights)])
         after = [np.asarray(w) for w in weights]
+        # first-order loss change of the step, sum g . (w_after - w_before): negative for any
+        # descent direction (Adam's first step: -lr g/(|g| + eps')), whatever the curvature
+        directional = math.fsum(float(np.sum(np.asarray(g, np.float64) * (a.astype(np.float64) - b)))
+                                for g, a, b in zip(grads, after, before) if g is not None)
         moved = [np.abs(a.astype(np.float64))[b == 0] for a, b in zip(after, before)]
         moved = np.concatenate([m.ravel() for m in moved]) if moved else np.zeros(0)
         loss_after = float(model.compute_loss(x=x, y=y, y_pred=model(x, training=True),
@@ -385,6 +390,7 @@ def loss_and_gradient(model, config, inputs: dict, labels: dict) -> dict[str, An
         "max_update_over_lr": float(moved.max()) / float(config.learning_rate) if moved.size else math.nan,
         "loss_after_step": loss_after,
         "step_relative_change": (loss_after - loss_before) / abs(loss_before) if loss_before else math.nan,
+        "step_first_order_change": directional / abs(loss_before) if loss_before else math.nan,
     }
 
 

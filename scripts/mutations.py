@@ -14,7 +14,11 @@ mutation the check missed (check + tests = caught by either). A `noop` mutation 
 by both (a catch is a false alarm).
 
 Usage:
-    python scripts/mutations.py [--only ID ...] [--tests] [--check-args "..."] [--out DIR]
+    python scripts/mutations.py [--table TOML] [--only ID ...] [--tests] [--check-args "..."]
+                                [--out DIR]
+
+(--table tests/mutations/trained_mutations.toml with --check-args "--tier trained ...": the
+trained tier's table; see its header.)
 
 Writes DIR/mutations.json and DIR/mutations.md (default reports/mutations/) and prints the
 table. Exit status 0 when every non-noop mutation the table expects the check to catch
@@ -255,6 +259,8 @@ def markdown(results: list[dict], summary: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--table", type=pathlib.Path, default=TABLE,
+                   help="mutation table (default tests/mutations/mutations.toml)")
     p.add_argument("--only", nargs="*", help="mutation ids to run (default: all)")
     p.add_argument("--tests", action="store_true",
                    help="run the fast test subset for mutations the check missed")
@@ -276,7 +282,7 @@ def _run(args, work: pathlib.Path) -> int:
     base = work / "base"
     make_base(base, args.source)
     try:
-        table = load_table(TABLE, root=base)
+        table = load_table(args.table, root=base)
     except TableError as exc:
         print(f"mutations: {exc}", file=sys.stderr)
         return 2

@@ -41,6 +41,13 @@ def test_table_is_valid_and_covers_every_stage(mutations):
     assert [m["id"] for m in table if m.get("noop")], "needs a no-op control"
 
 
+def test_trained_table_is_valid_and_targets_the_trained_stages(mutations):
+    table = mutations.load_table(mutations.TABLE.with_name("trained_mutations.toml"), root=ROOT)
+    real = [m for m in table if not m.get("noop")]
+    assert len(real) >= 3 and {m["stage"] for m in real} <= {"train", "evaluate"}
+    assert [m["id"] for m in table if m.get("noop")], "needs a no-op control"
+
+
 def test_table_errors_name_the_mutation(mutations, tmp_path):
     (tmp_path / "f.py").write_text("x = 1\nx = 1\n")
     bad = tmp_path / "t.toml"

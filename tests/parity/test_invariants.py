@@ -96,7 +96,7 @@ BREAKERS = {
     "phase_range": ("forward.phase.output_max", lambda v: 1.0),
     "loss_composition": ("train.probe.loss_compiled", lambda v: v["train.probe.loss_compiled"] * 1.01),
     "gradient_flow": ("train.probe.zero_gradient_weights", lambda v: ["enc0_conv0/kernel"]),
-    "optimizer_step": ("train.probe.step_relative_change", lambda v: 0.01),
+    "optimizer_step": ("train.probe.step_first_order_change", lambda v: 0.01),
     "training_feed": ("train.feed.label_error", lambda v: 0.1),
     "stitch_roundtrip": ("stitch.truth_roundtrip.max_rel_error", lambda v: 0.01),
     "evaluate_identity": ("evaluate.truth.identity.phase_mae", lambda v: 2.41),

@@ -89,8 +89,11 @@ def test_learns_structure_needs_both_rmse_and_correlation():
 def test_unverified_learning_warns_instead_of_failing():
     short = {**CLEAN, A + "rel_rmse_scaled.model": 0.133, "evaluate.verifies_learning": False}
     assert _verdicts(short)["learns_structure"] == WARN
-    brief = {**CLEAN, "train.loss_excess_ratio": 0.9, "infer.verifies_prediction": False}
+    brief = {**CLEAN, "train.loss_excess_ratio": 0.9, "evaluate.verifies_learning": False}
     assert _verdicts(brief)["loss_decreases"] == WARN
+    units = {**CLEAN, "evaluate.saturation.unsaturated_ls_scalar": 0.5,
+             "infer.verifies_prediction": False}
+    assert _verdicts(units)["amplitude_units"] == WARN
 
 
 def test_a_missing_key_fails_naming_it():
@@ -124,6 +127,9 @@ def test_legacy_ratio_pair():
                               CLEAN, LEDGER).verdict == PASS
     assert check_legacy_ratio({**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": far},
                               CLEAN, LEDGER).verdict == FAIL
+    short = {**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": 0.96,
+             "evaluate.verifies_learning": False}
+    assert check_legacy_ratio(short, CLEAN, LEDGER).verdict == WARN
     assert check_legacy_ratio({**LEGACY, "evaluate.saturation.predicted_fraction": 0.9},
                               CLEAN, LEDGER) is None
     assert check_legacy_ratio({**LEGACY, "train.mode": "probe"}, CLEAN, LEDGER) is None
