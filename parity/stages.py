@@ -501,7 +501,7 @@ def _train_probes(st: StageState) -> dict[str, Any]:
 def _faulty_model(st: StageState):
     """The training model with the injected training fault applied (parity.faults
     TRAINING_FAULTS), or None without one (ptycho.train.train then builds its own)."""
-    if not (st.fault("frozen_encoder") or st.fault("blind_encoder")):
+    if not st.fault("blind_encoder"):
         return None
     from ptycho.model import build_model
 
@@ -511,8 +511,7 @@ def _faulty_model(st: StageState):
                            max_offset=st.art["planned_max_offset"], seed=cfg.seed)
     for layer in model.layers:
         if layer.name.startswith("enc") and layer.name.endswith(("conv0", "conv1")):
-            if st.fault("blind_encoder"):
-                layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
+            layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
             layer.trainable = False
     return model
 
@@ -545,6 +544,8 @@ def stage_train(st: StageState) -> dict[str, Any]:
     cfg = st.config
     if st.fault("lr_typo"):
         cfg = dataclasses.replace(cfg, learning_rate=cfg.learning_rate * 1e-4)
+    if st.fault("single_epoch"):
+        cfg = dataclasses.replace(cfg, nepochs=1)
     res = train(st.art["fed"], st.art["plan"], cfg, probe=st.art["probe"],
                 max_offset=st.art["planned_max_offset"], model=_faulty_model(st))
     st.art["trained"] = res
