@@ -189,43 +189,6 @@ def canvas_capacity(model, max_probe_offset: int) -> dict[str, Any]:
     """
     from ptycho.canvas import support_window
     from ptycho.model import REASSEMBLY_LAYER
-    from ptycho.simulate import extract_patches
-
-    layer = model.get_layer(REASSEMBLY_LAYER)
-    B, C = xt.shape
-    cx, cy = xt.mean(axis=1, keepdims=True), yt.mean(axis=1, keepdims=True)
-    px, py = cx - np.round(cx - xt), cy - np.round(cy - yt)     # centroid - round(rel_true)
-    rel = np.round(np.asarray(coords_relative, np.float64))       # the product's offsets
-    N = int(model.inputs[0].shape[1])
-    patches = _channels(extract_patches(obj, px.ravel(), py.ravel(), N), B, C).astype(np.complex64)
-    W = support_window(N, int(layer.support))[None, :, :, None]
-    YW = patches * W
-    out = np.asarray(layer(YW, rel.astype(np.float32)))
-    cover = np.real(np.asarray(layer((np.ones_like(YW) * W).astype(np.complex64),
-                                     rel.astype(np.float32))))
-    scale = float(np.max(np.abs(YW))) or 1.0
-    own = float(np.max(np.abs(out * W - YW))) / scale
-    covered = float(np.max(np.abs(out - patches * cover))) / scale
-    return {"own_support_error": own, "covered_error": covered,
-            "max_integer_offset": float(np.max(np.abs(rel))) if rel.size else 0.0}
-
-
-def canvas_capacity(model, max_probe_offset: int) -> dict[str, Any]:
-    """Largest whole-pixel group offset the built reassembly layer carries without loss.
-
-    One probe group per offset d = 0..max_probe_offset; group d's channels sit at +-d px along
-    x and y (alternating), each a constant (d + 1) on the decoder support. A channel is carried
-    when it comes back equal on its support (relative 1e-6). capacity: the largest d such that
-    every group up to d is carried (-1 when none is). canvas: the canvas side that implies,
-    N + 2 * (capacity - support/2) (the support of a patch at offset d needs d + support/2
-    pixels on each side of the canvas centre, so N + 2 * (capacity - support/2) for N/2 support,
-    the layer's support read from the built layer); for C == 1 the layer never translates, so the
-    capacity is the whole probe range. The canvas is 2 * capacity + support: a patch whose
-    support (support/2 on each side of its centre) sits d px off the canvas centre needs
-    d + support/2 px on each side (N/2 support: N + 2 * (capacity - N/4)).
-    """
-    from ptycho.canvas import support_window
-    from ptycho.model import REASSEMBLY_LAYER
 
     layer = model.get_layer(REASSEMBLY_LAYER)
     N = int(model.inputs[0].shape[1])
