@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
+from .oracle import engine_agrees
 from .profiles import Profile, get_profile
 from .records import STAGES, first_difference, stage_of
 from .tolerances import Ledger, rel_diff
@@ -506,10 +507,21 @@ def check_amplitude_ratio_trained(v, ctx: CheckContext) -> Check:
     return Check("amplitude_ratio_trained", "infer", observed, predicted, verdict, detail)
 
 
+def check_engine_agrees(v, ctx: CheckContext) -> Check | None:
+    """An independent engine (PtyLab ePIE) reconstructs the simulated object from our data,
+    probe and positions (parity.oracle; None: the scenario runs no oracle)."""
+    res = engine_agrees(v, ctx.tol)
+    if res is None:
+        return None
+    value, bound, ok, detail = res
+    return Check("engine_agrees", "simulate", value, bound, PASS if ok else FAIL, detail)
+
+
 #: name -> (stage, function); evaluated in this order when the stage was recorded
 CHECKS: dict[str, tuple[str, Callable[[Mapping[str, Any], CheckContext], Check]]] = {
     "probe_normalization": ("probe", check_probe_normalization),
     "simulate_energy": ("simulate", check_simulate_energy),
+    "engine_agrees": ("simulate", check_engine_agrees),
     "canvas_fit": ("group", check_canvas_fit),
     "group_centroid": ("group", check_group_centroid),
     "normalization_energy": ("normalize", check_normalization_energy),
@@ -610,7 +622,9 @@ def evaluate(record: Mapping[str, Any], ledger: Ledger, profile: Profile | None 
         if stage not in recorded:
             continue
         try:
-            out.append(func(values, ctx))
+            result = func(values, ctx)
+            if result is not None:  # None: the check does not apply to this record
+                out.append(result)
         except KeyError as exc:
             out.append(Check(name, stage, None, None, FAIL, f"telemetry key missing: {exc.args[0]}"))
         except (TypeError, ValueError) as exc:

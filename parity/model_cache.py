@@ -23,6 +23,7 @@ class ModelCache:
 
     def __init__(self) -> None:
         self._models: dict[tuple, tuple[Any, Any, Any]] = {}
+        self._memo: dict[Any, Any] = {}
 
     def __len__(self) -> int:
         return len(self._models)
@@ -30,6 +31,15 @@ class ModelCache:
     def clear(self) -> None:
         """Forget every model (tests that rebuild from scratch use it)."""
         self._models.clear()
+        self._memo.clear()
+
+    def memo(self, key, build):
+        """What `build()` returned the first time it was asked for under `key` (other costly
+        products of a replay that several replays share, e.g. the oracle's reconstruction of
+        the same simulated data; `key` must determine the result)."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     def get(self, config: TrainingConfig, probe: np.ndarray, plan, max_offset: float):
         """(model, diffraction_to_obj, diagnostics) for this config, seeded.

@@ -27,7 +27,7 @@ from ptycho.canvas import canvas_padding, support_mean
 from ptycho.config import InferenceConfig, TrainingConfig
 from ptycho.scaling import apply_gain, sum_float64
 
-from . import consistency
+from . import consistency, oracle
 from .model_cache import ModelCache
 from .profiles import Profile
 from .records import STAGES
@@ -190,6 +190,7 @@ def stage_simulate(st: StageState) -> dict[str, Any]:
     if "raw_test" in st.art:
         out["held_out.s_sim"] = float(st.art["raw_test"].metadata["s_sim"])
         out["held_out.diff3d_mean"] = float(np.mean(st.art["raw_test"].diff3d, dtype=np.float64))
+    out.update(oracle.stage_values(st))  # engine_agrees: oracle scenarios only
     return out
 
 
