@@ -1,7 +1,7 @@
 """Consistency probes: the product's own parts checked against each other, without training.
 
 Each probe calls the product (ptycho) on inputs whose answer is known from another part of the
-product, and returns JSON-safe measurements; the stages record them and `parity.invariants`
+product, and returns JSON-safe measurements; the stages record them and `parity.checks`
 holds them to bounds from the ledger. Nothing here reimplements a product computation: the
 simulator's patches and far field come from `ptycho.simulate` / `ptycho.physics`, the model's
 from its own built layers (looked up by name in the built training model), the losses from

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from ptycho.config import TrainingConfig
 from ptycho.errors import StaleConfigError
 
 from .faults import validate_faults
-from .learning import evaluate_trained
-from .invariants import Check, check_legacy_fresh, check_legacy_path, evaluate, sort_checks
+from .checks import (PAIR_PROFILES, Check, check_legacy_fresh, check_legacy_path, evaluate,
+                     evaluate_pair, sort_checks)
 from .model_cache import ModelCache
 from .profiles import apply_settings, get_profile
 from .records import CORE_STAGES, PROBE_STAGES, TRAIN_STAGES, stage_of
@@ -189,7 +189,6 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
         record = exc.recorder.to_dict()
         errors.append(str(exc))
     checks.extend(evaluate(record, ledger, profile))
-    checks.extend(evaluate_trained(record, ledger, profile))
     legacy_record = None
     if legacy_config is not None:
         # a training replay compares the core stages only: training again on the second path
@@ -207,6 +206,31 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
         checks.append(check_legacy_path(None, None))
     return ReplayOutcome(spec, record, sort_checks(checks), "; ".join(errors) or None,
                          legacy_record)
+
+
+def pair_partner(spec: ReplaySpec) -> ReplaySpec | None:
+    """The replay whose record the pair checks of `spec` need (parity.checks.pairs): the second
+    profile of PAIR_PROFILES when `spec` is the first and trains (pair checks read trained
+    records); None otherwise."""
+    if spec.train and spec.profile == PAIR_PROFILES[0]:
+        return replace(spec, profile=PAIR_PROFILES[1])
+    return None
+
+
+def pair_checks(outcome: ReplayOutcome, ledger: Ledger, *, progress: bool = False,
+                models: ModelCache = DEFAULT_MODELS) -> list[Check]:
+    """The pair checks of `outcome` on its own, as `check` gives them with the legacy replay:
+    replays the partner (dataclass path; a partial record where a stage fails) and evaluates
+    the pair. [] when `outcome` has no partner or no record."""
+    partner = pair_partner(outcome.spec)
+    if partner is None or outcome.record is None:
+        return []
+    try:
+        other = run_stages(partner, replay_config(partner), progress=progress,
+                           models=models).to_dict()
+    except StageError as exc:
+        other = exc.recorder.to_dict()
+    return evaluate_pair(outcome.record, other, ledger)
 
 
 def replay_all(ledger: Ledger, *, tier: str = "tiny", scenarios=None, profiles=None, seed: int = 1,

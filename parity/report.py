@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 from ptycho import atomic
 
 from . import jsonsafe
-from .invariants import FAIL, PASS, WARN, Check, first_failure
+from .checks import FAIL, PASS, WARN, Check, first_failure
 from .records import REPORT_SCHEMA, STAGES
 
 

@@ -31,7 +31,7 @@ def rel_diff(value: float, reference: float, *, symmetric: bool = False) -> floa
     One rule for the edge cases: 0 when the two are equal (NaN == NaN and inf == inf count as
     equal); inf when exactly one is NaN, when they differ and one is infinite, or (not
     symmetric) when the reference is 0 and the value is not. Callers that must not pass on a
-    NaN value check finiteness themselves (`parity.invariants` does).
+    NaN value check finiteness themselves (`parity.checks` does).
     """
     value, reference = float(value), float(reference)
     if value == reference or (math.isnan(value) and math.isnan(reference)):

@@ -8,7 +8,7 @@ import time
 
 from .. import golden as G
 from .. import jsonsafe
-from ..learning import check_legacy_ratio
+from ..checks import PAIR_PROFILES, evaluate_pair
 from ..model_cache import ModelCache
 from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
 from ..report import ReplayResult, default_out_dir, summary_markdown, write_report
@@ -51,16 +51,15 @@ def orphan_results(directory: pathlib.Path, orphans: list[pathlib.Path]) -> list
 
 
 def add_pair_checks(results: list[ReplayResult], records: list, ledger: Ledger) -> None:
-    """The checks of a scenario's legacy and current replays together (parity.learning:
-    legacy_ratio), appended to the legacy replay's result when both ran through."""
+    """The pair checks of a scenario's legacy and current replays (parity.checks.pairs:
+    legacy_ratio), appended to the legacy replay's result when both have a record."""
+    first, second = PAIR_PROFILES
     by_key = {(r.scenario, r.profile): (r, rec) for r, rec in zip(results, records)}
     for (scenario, profile), (res, rec) in by_key.items():
-        other = by_key.get((scenario, "current"))
-        if profile != "legacy" or other is None or rec is None or other[1] is None:
+        other = by_key.get((scenario, second))
+        if profile != first or other is None or rec is None or other[1] is None:
             continue
-        check = check_legacy_ratio(rec["values"], other[1]["values"], ledger)
-        if check is not None:
-            res.checks.append(check)
+        res.checks.extend(evaluate_pair(rec, other[1], ledger))
 
 
 def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, profiles=None,

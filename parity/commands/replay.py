@@ -5,8 +5,8 @@ import pathlib
 import sys
 
 from .. import jsonsafe
-from ..invariants import FAIL
-from ..replay import GROUPINGS, ReplaySpec, run_replay
+from ..checks import FAIL
+from ..replay import GROUPINGS, ReplaySpec, pair_checks, run_replay
 from ..scenarios import TIER_NAMES, tier_trains
 from .common import EXIT_FAIL, EXIT_OK, add_golden_dir_option, faults_from_env, ledger
 
@@ -23,8 +23,11 @@ def _cmd_replay(args) -> int:
                       seed=args.seed, grouping=args.grouping,
                       train=args.train or tier_trains(args.tier),
                       faults=faults_from_env())
-    outcome = run_replay(spec, ledger(args), legacy_path=not args.no_legacy_path,
+    bounds = ledger(args)
+    outcome = run_replay(spec, bounds, legacy_path=not args.no_legacy_path,
                          progress=not args.quiet)
+    if not args.no_pair:
+        outcome.checks.extend(pair_checks(outcome, bounds, progress=not args.quiet))
     if args.out:
         jsonsafe.write_json(args.out, outcome.record)
         print(f"telemetry written to {args.out}")
@@ -61,5 +64,8 @@ def register_replay(sub) -> None:
     p.add_argument("--out", type=pathlib.Path, help="write the telemetry record (JSON) here")
     p.add_argument("--no-legacy-path", action="store_true",
                    help="skip the legacy-dict path (faster; the path-equality check is not run)")
+    p.add_argument("--no-pair", action="store_true",
+                   help="skip the pair checks (legacy_ratio): a legacy replay that trains also "
+                        "replays the current profile (dataclass path) for them, as `check` does")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_replay)

@@ -9,7 +9,7 @@ the earliest failure of the replay.
 import numpy as np
 import pytest
 
-from parity.invariants import CHECKS, FAIL, PASS, evaluate, first_failure
+from parity.checks import FAIL, PASS, evaluate, first_failure, registered
 from parity.model_cache import ModelCache
 from parity.records import CORE_STAGES, PROBE_STAGES
 from parity.replay import ReplaySpec, replay_config, run_stages
@@ -34,16 +34,16 @@ def clean():
 
 def test_clean_replays_pass_the_consistency_checks(clean):
     for scenario, (_, checks) in clean.items():
-        for name, (stage, _) in CHECKS.items():
+        for name, entry in registered("stage").items():
             if name in checks:
                 assert checks[name].verdict == PASS, (scenario, checks[name])
-                assert checks[name].stage in (stage, "labels")
+                assert checks[name].stage in (entry.stage, "labels")
 
 
 def _assert_caught(checks, name):
     assert checks[name].verdict == FAIL, checks[name]
     first = first_failure(list(checks.values()))
-    assert first is not None and first.stage == CHECKS[name][0], (name, first)
+    assert first is not None and first.stage == registered("stage")[name].stage, (name, first)
 
 
 # ---------------------------------------------------------------------------- physics head

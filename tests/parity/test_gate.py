@@ -15,7 +15,7 @@ from parity.positions import correlation, position_stats
 from parity.records import CORE_STAGES
 from parity.replay import ReplaySpec, replay_config, run_stages
 from parity.report import ReplayResult
-from parity.invariants import Check
+from parity.checks import Check
 from parity.tolerances import load_ledger
 from parity.trace import first_divergence
 from tests.conftest import LEDGER_PATH

@@ -1,17 +1,17 @@
-"""The trained checks (parity.learning) on synthetic records: each passes on values measured on
+"""The trained and pair checks (parity.checks.trained, .pairs) on synthetic records: each passes on values measured on
 a clean trained replay and fails when only the value it measures moves to a realistic bad
 value (its bound stays). The real training runs are in tests/parity/test_trained.py."""
 import math
 
 import pytest
 
-from parity.invariants import FAIL, PASS, WARN
-from parity.learning import (TRAINED_CHECKS, check_legacy_ratio, evaluate_trained,
-                             mostly_unsaturated, saturated)
+from parity.checks import FAIL, PASS, WARN, evaluate, evaluate_pair, registered
+from parity.checks.trained import mostly_unsaturated, saturated
 from parity.tolerances import load_ledger
 from tests.conftest import LEDGER_PATH
 
 LEDGER = load_ledger(LEDGER_PATH)
+TRAINED_CHECKS = registered("trained")
 A = "evaluate.amplitude."
 
 #: values of the clean gs1_custom/current trained replay (seed 1, `check --tier trained`)
@@ -39,8 +39,21 @@ def _record(values, profile="current"):
     return {"meta": {"profile": profile}, "values": values}
 
 
+def evaluate_trained(record, ledger):
+    """The trained checks among the engine's verdicts on `record`."""
+    return [c for c in evaluate(record, ledger) if c.name in TRAINED_CHECKS]
+
+
 def _verdicts(values, profile="current"):
     return {c.name: c.verdict for c in evaluate_trained(_record(values, profile), LEDGER)}
+
+
+def check_legacy_ratio(legacy, current, ledger):
+    """The engine's legacy_ratio verdict on a legacy/current pair of values, None if none."""
+    found = [c for c in evaluate_pair(_record(legacy, "legacy"), _record(current), ledger)
+             if c.name == "legacy_ratio"]
+    assert len(found) <= 1
+    return found[0] if found else None
 
 
 def test_clean_records_pass():

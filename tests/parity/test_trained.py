@@ -6,8 +6,7 @@ import pytest
 
 from parity import golden as G
 from parity.faults import TRAINING_FAULTS
-from parity.invariants import FAIL, first_failure
-from parity.learning import TRAINED_CHECKS
+from parity.checks import FAIL, first_failure, registered
 from parity.records import CORE_STAGES
 from parity.replay import ReplaySpec, run_replay
 from tests.conftest import GOLDEN_DIR
@@ -29,7 +28,7 @@ def clean(ledger):
 def test_clean_trained_replay_passes_every_check(clean):
     assert clean.error is None
     names = {c.name for c in clean.checks}
-    assert set(TRAINED_CHECKS) - {"saturation"} <= names  # softplus: nothing saturates
+    assert set(registered("trained")) - {"saturation"} <= names  # softplus: nothing saturates
     assert [c for c in clean.checks if c.verdict == FAIL] == []
 
 
@@ -47,4 +46,4 @@ def test_training_fault_fails_a_trained_check_with_every_scale_right(fault, ledg
     assert early == [], f"{fault}: a scale/consistency check failed, {early}"
     first = first_failure(out.checks)
     assert first is not None, f"{fault} went unnoticed"
-    assert first.stage == TRAINING_FAULTS[fault][0] and first.name in TRAINED_CHECKS, first
+    assert first.stage == TRAINING_FAULTS[fault][0] and first.name in registered("trained"), first
