@@ -18,7 +18,8 @@ pytest.importorskip("PtyLab", reason="PtyLab is not installed: the oracle tests 
 
 import ptycho.simulate as simulate  # noqa: E402
 from parity import oracle  # noqa: E402
-from parity.invariants import FAIL, PASS, CheckContext, check_engine_agrees, evaluate  # noqa: E402
+from parity.checks import FAIL, PASS, CheckContext, evaluate  # noqa: E402
+from parity.checks.data import check_engine_agrees  # noqa: E402
 from parity.model_cache import ModelCache  # noqa: E402
 from parity.profiles import CURRENT  # noqa: E402
 from parity.scenarios import get_scenario, resolve_config, tier_size  # noqa: E402
