@@ -1,0 +1,189 @@
+"""scripts/mutation_tool.py (cosmic-ray over the product modules): its configuration, the
+seeded selection, the equivalent-mutant filter, the verdicts of the per-mutant gate and the
+score table. Needs neither cosmic-ray nor TensorFlow: the gate runs on tiny trees made here."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+import re
+import sys
+import textwrap
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "mutation_tool.py"
+
+
+@pytest.fixture(scope="module")
+def tool():
+    spec = importlib.util.spec_from_file_location("mutation_tool_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def _imports(test_file: pathlib.Path, module: str) -> bool:
+    name = module.removeprefix("ptycho/").removesuffix(".py")
+    text = test_file.read_text()
+    return bool(re.search(rf"ptycho\.{name}\b|from ptycho import[^\n]*\b{name}\b", text))
+
+
+def test_config_maps_every_module_to_existing_tests_that_import_it(tool):
+    cfg = tool.load_config()
+    modules = cfg["cosmic-ray"]["module-path"]
+    assert {"ptycho/physics.py", "ptycho/simulate.py", "ptycho/grouping.py",
+            "ptycho/scaling.py", "ptycho/container.py", "ptycho/stitching.py",
+            "ptycho/evaluation.py", "ptycho/losses.py", "ptycho/train.py",
+            "ptycho/inference.py"} <= set(modules)
+    for module in modules:
+        assert (ROOT / module).is_file(), module
+        tests = cfg["mutation"]["tests"][module]
+        own = f"tests/ptycho/test_{pathlib.Path(module).stem}.py"
+        assert own in tests, f"{module}: its own test file is not mapped"
+        for t in tests:
+            assert (ROOT / t).is_file(), t
+            assert _imports(ROOT / t, module), f"{t} does not import {module}"
+
+
+def test_config_errors_name_the_key(tool, tmp_path):
+    bad = tmp_path / "cr.toml"
+    bad.write_text('[cosmic-ray]\nmodule-path = ["ptycho/losses.py"]\n'
+                   'test-command = "{python} {root}/x --module {module}"\n'
+                   '[mutation.tests]\n"ptycho/physics.py" = ["tests/ptycho/test_physics.py"]\n')
+    with pytest.raises(tool.ConfigError, match="mutation.tests has no entry"):
+        tool.load_config(bad)
+    bad.write_text('[cosmic-ray]\nmodule-path = ["ptycho/losses.py"]\ntest-command = "pytest"\n')
+    with pytest.raises(tool.ConfigError, match="test-command must contain"):
+        tool.load_config(bad)
+
+
+def test_excluded_operators_are_arithmetic_to_bitwise_only(tool):
+    pats = tool.excluded_operator_patterns(tool.load_config())
+    skip = lambda name: any(p.search(name) for p in pats)  # noqa: E731
+    assert skip("core/ReplaceBinaryOperator_Mul_BitXor")
+    assert skip("core/ReplaceBinaryOperator_Add_LShift")
+    assert not skip("core/ReplaceBinaryOperator_Mul_Div")
+    assert not skip("core/ReplaceBinaryOperator_BitOr_BitAnd")   # masks keep theirs
+    assert not skip("core/NumberReplacer")
+
+
+def test_annotation_mutants_are_found_and_code_is_not(tool):
+    src = textwrap.dedent("""\
+        from __future__ import annotations
+        def f(a: int | None, b=1) -> float | None:
+            c: list[int] | None = None
+            return a | b
+        """)
+    spans = tool.annotation_spans(src)
+    line2 = src.splitlines()[1]
+    assert tool.in_spans((2, line2.index("|")), spans)                 # a: int | None
+    assert tool.in_spans((2, line2.rindex("|")), spans)                # -> float | None
+    assert tool.in_spans((3, src.splitlines()[2].index("|")), spans)   # c: list[int] | None
+    assert not tool.in_spans((4, src.splitlines()[3].index("|")), spans)   # a | b (code)
+    assert not tool.in_spans((2, line2.index("1")), spans)             # a default value
+
+
+def _cands(n=40):
+    return [{"key": f"ptycho/{'ab'[i % 2]}.py:op:{i}", "module": f"ptycho/{'ab'[i % 2]}.py"}
+            for i in range(n)]
+
+
+def test_selection_is_seeded_stratified_and_interleaved(tool):
+    c = _cands()
+    one = [x["key"] for x in tool.select(c, seed=7, per_module=5)]
+    assert one == [x["key"] for x in tool.select(list(reversed(c)), seed=7, per_module=5)]
+    assert one != [x["key"] for x in tool.select(c, seed=8, per_module=5)]
+    assert len(one) == 10
+    assert [k.split(":")[0] for k in one] == ["ptycho/a.py", "ptycho/b.py"] * 5
+    with pytest.raises(ValueError):
+        tool.select(c, seed=1)
+
+
+def test_shards_partition_the_mutants(tool):
+    c = _cands(200)
+    shards = [{x["key"] for x in tool.select(c, seed=3, shard=(i, 7))} for i in range(7)]
+    assert sum(len(s) for s in shards) == 200
+    assert set().union(*shards) == {x["key"] for x in c}
+    assert all(len(s) > 0 for s in shards)
+    assert tool.parse_shard("3/7") == (3, 7)
+    for bad in ("7/7", "1/0", "a/b"):
+        with pytest.raises(Exception):
+            tool.parse_shard(bad)
+
+
+def test_outcomes_timeouts_and_crashes_are_not_kills(tool):
+    res = {"verdict": "killed", "by": "tests", "detail": "t::x", "steps": {"tests": 3.0}}
+    assert tool.outcome_of("normal", "noise\n" + tool.MARKER + json.dumps(res) + "\n") == res
+    assert tool.outcome_of("normal", "timeout")["verdict"] == "timeout"
+    assert tool.outcome_of("exception", "Traceback ...")["verdict"] == "crash"
+    rows = [
+        {"module": "m", "verdict": "killed", "by": "tests"},
+        {"module": "m", "verdict": "killed", "by": "golden-only"},
+        {"module": "m", "verdict": "survived", "by": None},
+        {"module": "m", "verdict": "timeout", "by": None},
+        {"module": "m", "verdict": "crash", "by": None},
+        {"module": "n", "verdict": "crash", "by": None},
+    ]
+    table = {r["module"]: r for r in tool.score_table(rows, ["m", "n"])}
+    assert table["m"]["score"] == pytest.approx(2 / 3, abs=1e-3)
+    assert table["m"]["score_half"] == pytest.approx(1.5 / 3, abs=1e-3)
+    assert (table["m"]["timeout"], table["m"]["crash"], table["m"]["sampled"]) == (1, 1, 5)
+    assert table["n"]["score"] is None
+    assert table["total"]["sampled"] == 6 and table["total"]["crash"] == 2
+
+
+def test_check_kills_are_told_apart(tool):
+    named = {"replays": [{"scenario": "s", "profile": "p", "golden": "changed",
+                          "golden_detail": ["f", "hint", "scale.s: golden 1 vs now 2"],
+                          "checks": [{"stage": "scale", "name": "s_sum", "verdict": "fail"}]}]}
+    assert tool.check_kill_kind(named)[0] == "check"
+    error = {"replays": [{"scenario": "s", "profile": "p", "golden": "skipped",
+                          "error": "group: ValueError", "checks": []}]}
+    assert tool.check_kill_kind(error)[0] == "check-error"
+    golden = {"replays": [{"scenario": "s", "profile": "p", "golden": "changed",
+                           "golden_detail": ["f", "hint", "scale.s: golden 1 vs now 2"],
+                           "checks": [{"stage": "scale", "name": "s_sum", "verdict": "pass"}]}]}
+    kind, detail = tool.check_kill_kind(golden)
+    assert kind == "golden-only" and "scale.s" in detail
+
+
+def _tree(tmp_path, module_src: str, test_src: str) -> pathlib.Path:
+    root = tmp_path / "tree"
+    (root / "ptycho").mkdir(parents=True)
+    (root / "ptycho" / "__init__.py").write_text("")
+    (root / "ptycho" / "tiny.py").write_text(module_src)
+    (root / "tests").mkdir()
+    (root / "tests" / "test_tiny.py").write_text(test_src)
+    return root
+
+
+def _cfg():
+    return {"mutation": {"markers": "not slow", "import_timeout_s": 60,
+                         "tests": {"ptycho/tiny.py": ["tests/test_tiny.py"]}}}
+
+
+def test_gate_reports_an_import_failure_as_a_crash(tool, tmp_path):
+    root = _tree(tmp_path, "X = 1 / 0\n", "def test_x():\n    pass\n")
+    res = tool.run_gate(root, ["ptycho/tiny.py"], _cfg(), tests_timeout=60, check_timeout=60)
+    assert res["verdict"] == "crash" and "ZeroDivisionError" in res["detail"]
+
+
+def test_gate_reports_a_failing_test_as_a_kill_by_tests(tool, tmp_path):
+    root = _tree(tmp_path, "def f():\n    return 2\n",
+                 "from ptycho.tiny import f\n\ndef test_f():\n    assert f() == 3\n")
+    res = tool.run_gate(root, ["ptycho/tiny.py"], _cfg(), tests_timeout=60, check_timeout=60)
+    assert (res["verdict"], res["by"]) == ("killed", "tests")
+    assert "test_f" in res["detail"]
+
+
+def test_gate_reports_a_hanging_test_as_a_timeout(tool, tmp_path):
+    root = _tree(tmp_path, "def f():\n    return 2\n",
+                 "import time\n\ndef test_f():\n    time.sleep(600)\n")
+    res = tool.run_gate(root, ["ptycho/tiny.py"], _cfg(), tests_timeout=15, check_timeout=60)
+    assert (res["verdict"], res["detail"]) == ("timeout", "tests")
