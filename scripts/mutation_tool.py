@@ -21,10 +21,11 @@ runs there (`gate` below). After --budget-min minutes no new mutant starts (the 
 reported "not run").
 
 `gate` (the per-mutant test command; stops at the first step that fails):
-  1. `import ptycho.<module>` fails        -> crash (the mutant breaks the import)
+  1. `import ptycho.<unit>` fails          -> crash (the mutant breaks the import)
   2. the module's fast tests (pytest -x)   -> killed by tests (rc 1); rc 2-5 -> crash
-  3. `python -m parity check --quiet`      -> killed by the check (rc 1): a named check,
-                                              a replay error, or only a golden; rc 0 -> survived
+  3. `python -m parity check --quiet [check_args]` -> killed by the check (rc 1): a named
+     check, a replay error, or only a golden (then confirmed: the same check with --no-golden
+     passes); rc 0 -> survived
   A step over its time limit -> timeout. Crashes and timeouts are not kills: the score is
   killed / (killed + survived) per module; the golden-only kills count half in `score_half`
   (a golden drift is what `parity golden update` would accept).
@@ -70,8 +71,9 @@ class ConfigError(ValueError):
 # ------------------------------------------------------------------------------ configuration
 
 def load_config(path: pathlib.Path = CONFIG) -> dict:
-    """The whole TOML of `path`, validated: module-path a list of files with a tests entry each,
-    test-command naming {python}, {root} and {module}."""
+    """The whole TOML of `path`, validated: module-path a list of units (a .py file, or a package
+    folder whose files are scored together) with a tests entry each, test-command naming
+    {python}, {root} and {module}."""
     with open(path, "rb") as fh:
         cfg = tomllib.load(fh)
     cr = cfg.get("cosmic-ray")
@@ -80,8 +82,10 @@ def load_config(path: pathlib.Path = CONFIG) -> dict:
     modules = cr.get("module-path")
     if isinstance(modules, str):
         modules = [modules]
-    if not modules or not all(isinstance(m, str) and m.endswith(".py") for m in modules):
-        raise ConfigError(f"{path}: cosmic-ray.module-path must list .py files")
+    if not modules or not all(isinstance(m, str) and m.startswith("ptycho")
+                              and not m.endswith("/") for m in modules):
+        raise ConfigError(f"{path}: cosmic-ray.module-path must list .py files or package "
+                          "folders under ptycho (no trailing /)")
     cr["module-path"] = modules
     for key in ("{python}", "{root}", "{module}"):
         if key not in str(cr.get("test-command", "")):
@@ -91,7 +95,23 @@ def load_config(path: pathlib.Path = CONFIG) -> dict:
     missing = [m for m in modules if not tests.get(m)]
     if missing:
         raise ConfigError(f"{path}: mutation.tests has no entry for {missing}")
+    check_args = mut.setdefault("check_args", [])
+    if not isinstance(check_args, list) or not all(isinstance(a, str) for a in check_args):
+        raise ConfigError(f"{path}: mutation.check_args must be a list of strings")
     return cfg
+
+
+def unit_of(file: str, units: list[str]) -> str:
+    """The module-path unit (a file, or the package folder holding it) a mutated file scores to."""
+    for unit in units:
+        if file == unit or file.startswith(unit + "/"):
+            return unit
+    raise ConfigError(f"{file}: in no cosmic-ray.module-path unit")
+
+
+def import_name(unit: str) -> str:
+    """'ptycho/physics.py' -> 'ptycho.physics'; 'ptycho/evaluation' -> 'ptycho.evaluation'."""
+    return unit.removesuffix(".py").replace("/", ".")
 
 
 def excluded_operator_patterns(cfg: dict) -> list[re.Pattern]:
@@ -216,7 +236,7 @@ def run_gate(root: pathlib.Path, modules: list[str], cfg: dict, *, tests_timeout
         return {"verdict": verdict, "by": by, "detail": detail,
                 "steps": {k: round(v, 1) for k, v in steps.items()}}
 
-    imports = "; ".join(f"import {m[:-3].replace('/', '.')}" for m in modules)
+    imports = "; ".join(f"import {import_name(m)}" for m in modules)
     rc, out, steps["import"] = _run([py, "-c", imports], root, mut.get("import_timeout_s", 120))
     if rc is None:
         return result("timeout", detail="import")
@@ -237,14 +257,23 @@ def run_gate(root: pathlib.Path, modules: list[str], cfg: dict, *, tests_timeout
     report_dir = root / "_mutation_check"
     shutil.rmtree(report_dir, ignore_errors=True)
     rc, out, steps["check"] = _run(
-        [py, "-m", "parity", "check", "--quiet", "--out", str(report_dir),
-         "--golden-dir", str(root / "golden")], root, check_timeout)
+        [py, "-m", "parity", "check", "--quiet", *mut.get("check_args", []),
+         "--out", str(report_dir), "--golden-dir", str(root / "golden")], root, check_timeout)
     if rc is None:
         return result("timeout", detail="check")
     if rc == 0:
         return result("survived")
     if rc == 1 and (report_dir / "report.json").is_file():
         by, detail = check_kill_kind(json.loads((report_dir / "report.json").read_text()))
+        if by == "golden-only":
+            # the report says only goldens failed: confirm with the gate minus the goldens
+            rc, out, steps["check --no-golden"] = _run(
+                [py, "-m", "parity", "check", "--quiet", *mut.get("check_args", []),
+                 "--no-golden", "--out", str(report_dir) + "_nogolden"], root, check_timeout)
+            if rc is None:
+                return result("timeout", detail="check --no-golden")
+            if rc != 0:
+                by, detail = "check", f"--no-golden rc {rc} (the report named no check): {detail}"
         return result("killed", by, detail)
     return result("crash", detail=f"parity check rc {rc}: " + out.strip()[-300:])
 
@@ -311,11 +340,11 @@ def markdown(doc: dict) -> str:
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r[c]) for c in cols) + " |" for r in rows]
     lines += ["", "## Mutants", "",
-              "| verdict | by | module:line | function | operator | mutation | detail |",
+              "| verdict | by | file:line | function | operator | mutation | detail |",
               "|---|---|---|---|---|---|---|"]
     order = {v: i for i, v in enumerate(("survived", "timeout", "crash", "killed", "not run"))}
-    for r in sorted(doc["mutants"], key=lambda r: (order[r["verdict"]], r["module"], r["line"])):
-        lines.append(f"| {r['verdict']} | {r['by'] or ''} | {r['module']}:{r['line']} | "
+    for r in sorted(doc["mutants"], key=lambda r: (order[r["verdict"]], r["file"], r["line"])):
+        lines.append(f"| {r['verdict']} | {r['by'] or ''} | {r['file']}:{r['line']} | "
                      f"{r['function'] or ''} | {r['operator'].removeprefix('core/')} | "
                      f"`{r['change']}` | {str(r['detail']).replace('|', '/')[:200]} |")
     return "\n".join(lines) + "\n"
@@ -364,18 +393,20 @@ def candidates_of(db, base: pathlib.Path, cfg: dict) -> tuple[list[dict], int, i
     patterns = excluded_operator_patterns(cfg)
     spans: dict[str, list] = {}
     out, n_ann, n_op = [], 0, 0
+    units = cfg["cosmic-ray"]["module-path"]
     for item in db.work_items:
         m = item.mutations[0]
-        module = str(m.module_path)
+        file = pathlib.Path(m.module_path).as_posix()
         if any(p.search(m.operator_name) for p in patterns):
             n_op += 1
             continue
-        if module not in spans:
-            spans[module] = annotation_spans((base / module).read_text())
-        if cfg["mutation"].get("skip_annotations", True) and in_spans(m.start_pos, spans[module]):
+        if file not in spans:
+            spans[file] = annotation_spans((base / file).read_text())
+        if cfg["mutation"].get("skip_annotations", True) and in_spans(m.start_pos, spans[file]):
             n_ann += 1
             continue
-        out.append({"key": mutant_key(module, m.operator_name, m.occurrence), "module": module,
+        out.append({"key": mutant_key(file, m.operator_name, m.occurrence),
+                    "module": unit_of(file, units), "file": file,
                     "job_id": item.job_id, "operator": m.operator_name,
                     "occurrence": m.occurrence, "line": m.start_pos[0],
                     "function": m.definition_name, "item": item})
@@ -437,7 +468,7 @@ def _cmd_run(args) -> int:
         backstop = float(cfg["cosmic-ray"].get("timeout", 1500.0))
 
         def one(c: dict, copy: pathlib.Path):
-            spec = attrs.evolve(c["item"].mutations[0], module_path=copy / c["module"])
+            spec = attrs.evolve(c["item"].mutations[0], module_path=copy / c["file"])
             cmd = template.format(python=shlex.quote(sys.executable), root=shlex.quote(str(copy)),
                                   module=c["module"])
             cmd += f" --tests-timeout {limits['tests']} --check-timeout {limits['check']}"
@@ -467,19 +498,19 @@ def _cmd_run(args) -> int:
                     db.set_result(c["job_id"], res)
                     gate = outcome_of(str(res.worker_outcome), res.output)
                     diff = (res.diff or "").replace(str(copy) + "/", "")
-                    results.append({k: c[k] for k in ("key", "module", "operator", "occurrence",
-                                                       "line", "function")}
+                    results.append({k: c[k] for k in ("key", "module", "file", "operator",
+                                                       "occurrence", "line", "function")}
                                    | {"verdict": gate["verdict"], "by": gate["by"],
                                       "detail": gate["detail"], "steps": gate["steps"],
                                       "seconds": round(secs, 1), "change": change_of(diff),
                                       "diff": diff})
                     print(f"[{len(results)}/{len(chosen)}] {gate['verdict']:8s} "
-                          f"{gate['by'] or '':12s} {c['module']}:{c['line']} "
+                          f"{gate['by'] or '':12s} {c['file']}:{c['line']} "
                           f"{c['operator'].removeprefix('core/')} ({secs:.0f} s) "
                           f"{change_of(diff)[:80]}", flush=True)
         ran = {r["key"] for r in results}
-        results += [{k: c[k] for k in ("key", "module", "operator", "occurrence", "line",
-                                       "function")}
+        results += [{k: c[k] for k in ("key", "module", "file", "operator", "occurrence",
+                                       "line", "function")}
                     | {"verdict": "not run", "by": None, "detail": "budget", "steps": {},
                        "seconds": 0.0, "change": "", "diff": ""}
                     for c in chosen if c["key"] not in ran]

@@ -28,27 +28,43 @@ def tool():
         sys.modules.pop(spec.name, None)
 
 
-def _imports(test_file: pathlib.Path, module: str) -> bool:
-    name = module.removeprefix("ptycho/").removesuffix(".py")
+def _imports(test_file: pathlib.Path, unit: str) -> bool:
+    name = unit.removeprefix("ptycho/").removesuffix(".py")
     text = test_file.read_text()
     return bool(re.search(rf"ptycho\.{name}\b|from ptycho import[^\n]*\b{name}\b", text))
 
 
-def test_config_maps_every_module_to_existing_tests_that_import_it(tool):
+def test_config_maps_every_unit_to_existing_tests_that_import_it(tool):
     cfg = tool.load_config()
-    modules = cfg["cosmic-ray"]["module-path"]
+    units = cfg["cosmic-ray"]["module-path"]
     assert {"ptycho/physics.py", "ptycho/simulate.py", "ptycho/grouping.py",
             "ptycho/scaling.py", "ptycho/container.py", "ptycho/stitching.py",
-            "ptycho/evaluation.py", "ptycho/losses.py", "ptycho/train.py",
-            "ptycho/inference.py"} <= set(modules)
-    for module in modules:
-        assert (ROOT / module).is_file(), module
-        tests = cfg["mutation"]["tests"][module]
-        own = f"tests/ptycho/test_{pathlib.Path(module).stem}.py"
-        assert own in tests, f"{module}: its own test file is not mapped"
+            "ptycho/evaluation", "ptycho/losses.py", "ptycho/train.py",
+            "ptycho/inference.py"} <= set(units)
+    for unit in units:
+        assert (ROOT / unit).exists(), unit
+        tests = cfg["mutation"]["tests"][unit]
+        stem = pathlib.Path(unit).stem
+        own = (f"tests/ptycho/{stem}" if (ROOT / unit).is_dir()
+               else f"tests/ptycho/test_{stem}.py")
+        assert own in tests, f"{unit}: its own tests are not mapped"
         for t in tests:
-            assert (ROOT / t).is_file(), t
-            assert _imports(ROOT / t, module), f"{t} does not import {module}"
+            assert (ROOT / t).exists(), t
+            files = sorted((ROOT / t).glob("test_*.py")) if (ROOT / t).is_dir() else [ROOT / t]
+            assert files and all(_imports(f, unit) for f in files), f"{t} does not import {unit}"
+    for pattern in cfg["cosmic-ray"]["excluded-modules"]:
+        assert list(ROOT.glob(pattern)), f"excluded-modules {pattern} matches nothing"
+    assert cfg["mutation"]["check_args"], "the check step names its scenarios"
+
+
+def test_a_package_unit_scores_its_files_together(tool):
+    units = ["ptycho/physics.py", "ptycho/evaluation"]
+    assert tool.unit_of("ptycho/evaluation/frc.py", units) == "ptycho/evaluation"
+    assert tool.unit_of("ptycho/physics.py", units) == "ptycho/physics.py"
+    assert tool.import_name("ptycho/evaluation") == "ptycho.evaluation"
+    assert tool.import_name("ptycho/physics.py") == "ptycho.physics"
+    with pytest.raises(tool.ConfigError, match="ptycho/evaluationx.py"):
+        tool.unit_of("ptycho/evaluationx.py", units)
 
 
 def test_config_errors_name_the_key(tool, tmp_path):
