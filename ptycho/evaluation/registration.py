@@ -125,6 +125,8 @@ def measure_shift(recon, truth, region=None, *, upsample_factor: int = UPSAMPLE_
     """
     from skimage.registration import phase_cross_correlation
 
+    if int(max_iterations) < 1:
+        raise ConfigError("max_iterations", f"must be >= 1 (passes to run), got {max_iterations}")
     recon = np.asarray(recon)
     truth = np.asarray(truth)
     if recon.shape != truth.shape or recon.ndim != 2:

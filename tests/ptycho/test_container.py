@@ -118,6 +118,18 @@ def test_feed_gain_is_recorded_and_divided_out(grouped, probe, tol):
         raw_scale.value / g, rel=tol("scaling.float32_storage"))
 
 
+def test_summary_states_the_contents(container, grouped):
+    """summary() describes the stored arrays (mutation testing found its coordinate extent
+    unchecked: `if not len(self)` returned 0.0 for every non-empty container)."""
+    summary = container.summary()
+    assert (summary["B"], summary["N"], summary["C"]) == (10, N, 4)
+    assert summary["X_shape"] == [10, N, N, 4]
+    assert summary["has_ground_truth"] is True and summary["feed_gain"] == 1.0
+    extent = float(np.abs(np.asarray(grouped.coords_nominal)).max())
+    assert extent > 0
+    assert summary["max_abs_coords_nominal"] == extent
+
+
 def test_take_subset(container):
     sub = container.take([1, 3])
     assert len(sub) == 2

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from ptycho.errors import ConfigError
 from ptycho.evaluation.registration import measure_shift, translate
 from ptycho.evaluation.report import evaluate_images
 from tests.ptycho.evaluation.images import BOX, SCAN_X, SCAN_Y, fourier_shift, periodic_field
@@ -107,3 +108,12 @@ def test_baseline_is_scored_on_the_same_pixels_as_the_registered_model(tol):
     region = 51 * 51
     assert rep.registration["evaluated_fraction"] == pytest.approx(1 - 60 / region, rel=eps)
     assert rep.region["covered_fraction"] == pytest.approx(1 - 36 / region, rel=eps)
+
+
+@pytest.mark.parametrize("passes", [0, -1])
+def test_registration_without_a_pass_is_refused(passes):
+    """Zero passes would report a shift never measured (and an `iterations` count that only the
+    loop sets: mutation testing found `iterations = -1` before the loop unobservable otherwise)."""
+    truth = periodic_field(24)
+    with pytest.raises(ConfigError, match="max_iterations"):
+        measure_shift(np.roll(truth, (3, 0), axis=(0, 1)), truth, BOX, max_iterations=passes)
