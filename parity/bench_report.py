@@ -4,13 +4,13 @@ and the comparison of the ratios of two runs (`bench-report BASE.json NEW.json`)
 The benchmarks in `tests/bench/` (DESIGN §9) time a reference ("roofline") in the same run and
 store, in each benchmark's `extra_info`, a list of rows
 
-    {"metric": str, "unit": "s" | "GFLOP/s" | "MiB", "ours": float | None,
+    {"metric": str, "unit": "s" | "GFLOP/s" | "MiB" | "patterns/s", "ours": float | None,
      "roofline": float | None, "reference": str, "ratio": float | None,
      "goal": {"on": "ratio" | "ours", "op": "<=" | ">=", "value": float, "text": str} | None,
      "met": bool | None}
 
-with ratio = ours / roofline (a time ratio for timings, a throughput ratio for GFLOP/s). A
-benchmark of a slow reference implementation (e.g. the naive float64 reducer) may carry
+with ratio = ours / roofline (a time ratio for timings, a throughput ratio for GFLOP/s and
+patterns/s). A benchmark of a slow reference implementation (e.g. the naive float64 reducer) may carry
 `extra_info["speedup_goal"]` (a goal on ours/reference) and `extra_info["case"]`: the report
 pairs it with the benchmark of the same case whose `extra_info["impl"] == "ours"` and adds a
 row from the two medians. Goals are reported, never asserted by the benchmarks; `--strict`
@@ -20,8 +20,8 @@ Two runs (`python -m parity bench-report BASE.json NEW.json [--threshold 0.15]`)
 times depend on the machine, the ratio to the roofline timed in the same run much less, so
 `compare_runs` matches the rows of two runs by metric and compares their ratios: a ratio that
 got worse by more than the threshold (default 15%) is a regression and the command exits 1.
-"Worse" follows the unit: time and MiB ratios are better lower, GFLOP/s ratios higher
-(`BETTER`, `worsening`). Rows without a ratio (no roofline) and metrics of one run only are
+"Worse" follows the unit: time and MiB ratios are better lower, GFLOP/s and patterns/s ratios
+higher (`BETTER`, `worsening`). Rows without a ratio (no roofline) and metrics of one run only are
 listed, never gated.
 
 This module is also the row schema used by the benchmarks (`goal`, `make_row`,
@@ -39,7 +39,7 @@ from .errors import ParityError
 
 GOAL_OPS = {"<=": operator.le, ">=": operator.ge}
 GOAL_ON = ("ratio", "ours")
-UNITS = ("s", "GFLOP/s", "MiB")
+UNITS = ("s", "GFLOP/s", "MiB", "patterns/s")
 ROW_KEYS = ("metric", "unit", "ours", "roofline", "reference", "ratio", "goal", "met")
 #: extra_info keys every benchmark records (DESIGN §9)
 REQUIRED_INFO = ("kind", "case", "impl", "device", "dtype", "shape", "threads", "versions", "rows")
@@ -274,7 +274,7 @@ def render_markdown(data: dict, rows: Iterable[dict] | None = None) -> str:
 
 # ----------------------------------------------------------------------------- two runs
 #: which way a ratio gets better, per unit: time and memory ratios lower, throughput higher
-BETTER = {"s": "lower", "MiB": "lower", "GFLOP/s": "higher"}
+BETTER = {"s": "lower", "MiB": "lower", "GFLOP/s": "higher", "patterns/s": "higher"}
 DEFAULT_THRESHOLD = 0.15
 #: verdicts of a compared row, in the order the comparison table lists them
 VERDICTS = ("regressed", "improved", "same", "new", "removed", "no ratio")
@@ -294,7 +294,8 @@ def check_threshold(threshold) -> float:
 
 def worsening(base: float, new: float, unit: str) -> float:
     """How much worse the ratio got, as a fraction of the base ratio: (new - base) / base when
-    lower is better (unit s or MiB), (base - new) / base when higher is better (GFLOP/s).
+    lower is better (unit s or MiB), (base - new) / base when higher is better (GFLOP/s,
+    patterns/s).
     Negative when it got better."""
     change = (new - base) / base
     return change if BETTER[unit] == "lower" else -change
@@ -383,7 +384,8 @@ def render_comparison(base: dict, new: dict, comparisons: Iterable[dict], *, thr
     out = ["# Benchmark ratios: base vs new", "", _run_line("base", base_name, base),
            _run_line("new", new_name, new),
            (f"- gate: a ratio (ours / roofline of the same run) worse by more than {threshold:.0%} "
-            "fails; time and MiB ratios: lower is better, GFLOP/s ratios: higher is better"), ""]
+            "fails; time and MiB ratios: lower is better, GFLOP/s and patterns/s ratios: higher is "
+            "better"), ""]
     if not comparisons:
         out.append("No benchmark rows in either file (were they written by `pytest -m bench`?).")
         return "\n".join(out) + "\n"

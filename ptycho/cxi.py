@@ -375,8 +375,10 @@ def _open_h5(path: pathlib.Path):
 
 
 def open_hdf5(path, *, check_values: bool = True, **options):
-    """An HDF5 dataset: a CXI / NeXus file (`read_cxi` with `options`), or a file holding the
-    contract's keys at its root (`ptycho.raw_data.from_group`)."""
+    """An HDF5 dataset: a CXI / NeXus file (`read_cxi` with `options`), a file holding the
+    contract's keys at its root (`ptycho.raw_data.from_group`), or PtyLab's layout
+    (`ptycho.ptylab_h5`, option `probe`)."""
+    from . import ptylab_h5
     from .raw_data import from_group
 
     path = pathlib.Path(path)
@@ -390,9 +392,13 @@ def open_hdf5(path, *, check_values: bool = True, **options):
                               check_values=check_values, **options)
         if "diff3d" in f:
             return from_group(f, check_values=check_values, where=path.name, keepalive=f)
+        if ptylab_h5.is_ptylab(f):
+            return ptylab_h5.read_open(f, path, probe=options.pop("probe", None),
+                                       check_values=check_values, **options)
         raise DataContractError("/entry_1/data_1/data",
-                                "required field missing: neither a CXI file nor the contract's "
-                                "keys (diff3d, xcoords, ...) at the root")
+                                "required field missing: neither a CXI file, PtyLab's layout "
+                                "(ptychogram, encoder, ...) nor the contract's keys (diff3d, "
+                                "xcoords, ...) at the root")
     except BaseException:
         f.close()
         raise

@@ -97,7 +97,8 @@ def open_zarr(path: pathlib.Path):
 def open_dataset(path, *, check_values: bool = True, **cxi_options):
     """Open a dataset of any supported format, recognized by content (not by suffix):
     NPZ (contract keys), HDF5 (a CXI / NeXus NXcxi_ptycho file, read by `ptycho.cxi.read_cxi`
-    with `cxi_options`; or contract keys at the root), a zarr store (contract keys).
+    with `cxi_options`; PtyLab's layout, `ptycho.ptylab_h5`; or contract keys at the root), a
+    zarr store (contract keys).
 
     diff3d is lazy in every case. Errors: FileNotFoundError; DataContractError('path') for
     an unrecognized or unreadable file; DataContractError(key or HDF5 path) for a dataset

@@ -18,7 +18,8 @@ from ..errors import ConfigError
 from .epie import EpieResult, EpieSettings, run_epie
 from .ptylab_data import Geometry, to_ptylab
 
-__all__ = ["Agreement", "oracle_scan", "engine_agreement", "AMPLITUDE_METRICS"]
+__all__ = ["Agreement", "oracle_scan", "reconstruct", "engine_agreement", "evaluate_object",
+           "AMPLITUDE_METRICS"]
 
 #: amplitude figures of the EvaluationReport carried into `Agreement.values`
 AMPLITUDE_METRICS = ("pearson", "rel_rmse_scaled", "ls_scalar", "ssim")
@@ -59,6 +60,18 @@ def _finite(v):
     return v if math.isfinite(v) else None
 
 
+def reconstruct(raw, *, mask=None, settings: EpieSettings | None = None,
+                geometry: Geometry | None = None, scale: float | None = None,
+                object_shape=None) -> EpieResult:
+    """ePIE's reconstruction of `raw` (whole-pixel positions, with its probe): `to_ptylab`
+    then `run_epie`; the EpieResult's object is in `raw`'s object frame (object_shape, default
+    objectGuess's shape). OracleUnavailableError without PtyLab."""
+    if object_shape is None and raw.objectGuess is not None:
+        object_shape = np.shape(raw.objectGuess)
+    data = to_ptylab(raw, mask=mask, geometry=geometry, scale=scale, object_shape=object_shape)
+    return run_epie(data, settings)
+
+
 def engine_agreement(raw, *, truth=None, mask=None, settings: EpieSettings | None = None,
                      crop: int | None = None, geometry: Geometry | None = None,
                      scale: float | None = None) -> Agreement:
@@ -69,24 +82,38 @@ def engine_agreement(raw, *, truth=None, mask=None, settings: EpieSettings | Non
     (default N/2, the PINN's default `InferenceConfig.crop`); settings, geometry, scale: see
     `run_epie` and `to_ptylab`. OracleUnavailableError without PtyLab.
     """
-    from ..evaluation import baseline_patches, constant_amplitude_baseline, evaluate_images
-    from ..stitching import stitch_patches
+    truth = _truth(raw, truth)
+    data = to_ptylab(raw, mask=mask, geometry=geometry, scale=scale, object_shape=truth.shape)
+    run = run_epie(data, settings)
+    return Agreement(report=evaluate_object(raw, run.object, truth=truth, mask=mask,
+                                            crop=crop), run=run)
 
+
+def _truth(raw, truth):
     truth = raw.objectGuess if truth is None else truth
     if truth is None:
         raise ConfigError("truth", "needed (the dataset has no objectGuess)")
     truth = np.asarray(truth)
     if truth.ndim != 2:
         raise ConfigError("truth", f"must be (H, W), got shape {truth.shape}")
-    data = to_ptylab(raw, mask=mask, geometry=geometry, scale=scale, object_shape=truth.shape)
-    run = run_epie(data, settings)
-    N = data.N
+    return truth
+
+
+def evaluate_object(raw, obj, *, truth=None, mask=None, crop: int | None = None):
+    """The EvaluationReport of an object `obj` ((H, W) in `raw`'s object frame, e.g. an
+    engine's reconstruction) against `truth` (default raw.objectGuess) and the constant
+    baseline of `raw`, on the pixels stitching the central `crop` (default N/2) of every
+    pattern covers (see the module docstring)."""
+    from ..evaluation import baseline_patches, constant_amplitude_baseline, evaluate_images
+    from ..stitching import stitch_patches
+
+    truth = _truth(raw, truth)
+    N = int(np.shape(raw.diff3d)[-1])
     crop = N // 2 if crop is None else crop
     x = np.asarray(raw.xcoords, dtype=np.float64)
     y = np.asarray(raw.ycoords, dtype=np.float64)
     amps = constant_amplitude_baseline(np.asarray(raw.diff3d), raw.probeGuess, mask)
     base = stitch_patches(baseline_patches(amps, N), x, y, crop=crop, origin=(0.0, 0.0),
                           shape=truth.shape)
-    report = evaluate_images(run.object, truth, base.image, xcoords=x, ycoords=y,
-                             covered=base.covered())
-    return Agreement(report=report, run=run)
+    return evaluate_images(obj, truth, base.image, xcoords=x, ycoords=y,
+                           covered=base.covered())

@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..validation import require_int
 from .ptylab_data import PtyLabInput, require_ptylab
 
-__all__ = ["EpieSettings", "EpieResult", "run_epie", "silenced"]
+__all__ = ["EpieSettings", "EpieResult", "run_epie", "run_experiment", "silenced"]
 
 #: loggers PtyLab 0.3.7 writes to during a run (held at ERROR while it runs)
 _PTYLAB_LOGGERS = ("ePIE", "BaseEngine", "Reconstruction", "ExperimentalData", "Params", "GPU",
@@ -122,16 +122,20 @@ def _experimental_data(data: PtyLabInput):
     return exp
 
 
-def run_epie(data: PtyLabInput, settings: EpieSettings | None = None) -> EpieResult:
-    """Reconstruct `data` with PtyLab's ePIE (Fraunhofer, fftshiftSwitch off, standard
-    intensity constraint, CPU). OracleUnavailableError without PtyLab."""
+def run_experiment(exp, probe, settings: EpieSettings | None = None, *, No: int | None = None,
+                   expected_top_left=None):
+    """PtyLab's ePIE (Fraunhofer, fftshiftSwitch off, standard intensity constraint, CPU) on a
+    PtyLab `ExperimentalData` (filled from memory, or loaded by PtyLab from a file), starting
+    from `probe` (N, N) in count units; seeded and silent. No: the object canvas side (default
+    PtyLab's own from the scan); expected_top_left (M, 2): where the caller placed the patches
+    (ConfigError('encoder') when PtyLab places them elsewhere). Returns (the PtyLab
+    Reconstruction after the passes, wall seconds of the passes)."""
     require_ptylab()
     from PtyLab import Engines, Params, Reconstruction
     from PtyLab.Monitor.Monitor import DummyMonitor
 
     settings = EpieSettings() if settings is None else settings
     with silenced(), _seeded_global_rng(settings.seed):
-        exp = _experimental_data(data)
         params = Params()
         params.gpuSwitch = False
         params.fftshiftSwitch = False
@@ -139,11 +143,12 @@ def run_epie(data: PtyLabInput, settings: EpieSettings | None = None) -> EpieRes
         params.intensityConstraint = "standard"
         params.positionOrder = settings.position_order
         rec = Reconstruction(exp, params)
-        rec.No = data.No  # computeParameters sized it from the scan; ours also holds the frame
+        if No is not None:
+            rec.No = int(No)  # computeParameters sized it from the scan; ours holds the frame
         rec.initializeObjectProbe()
-        rec.probe = np.asarray(data.probe, np.complex64).reshape(rec.shape_P)
-        expected = data.top_left()
-        if not np.array_equal(np.asarray(rec.positions), expected):
+        rec.probe = np.asarray(probe, np.complex64).reshape(rec.shape_P)
+        if expected_top_left is not None and not np.array_equal(np.asarray(rec.positions),
+                                                                expected_top_left):
             raise ConfigError("encoder", "PtyLab places the patches elsewhere than the adapter "
                                          "computed (position convention changed?)")
         engine = Engines.ePIE(rec, exp, params, DummyMonitor())
@@ -153,6 +158,18 @@ def run_epie(data: PtyLabInput, settings: EpieSettings | None = None) -> EpieRes
         start = time.perf_counter()
         engine.reconstruct()
         seconds = time.perf_counter() - start
+    return rec, seconds
+
+
+def run_epie(data: PtyLabInput, settings: EpieSettings | None = None) -> EpieResult:
+    """Reconstruct `data` with PtyLab's ePIE (`run_experiment` on an ExperimentalData filled
+    from `data`). OracleUnavailableError without PtyLab."""
+    require_ptylab()
+    settings = EpieSettings() if settings is None else settings
+    with silenced():
+        exp = _experimental_data(data)
+    rec, seconds = run_experiment(exp, data.probe, settings, No=data.No,
+                                  expected_top_left=data.top_left())
     canvas = np.asarray(rec.object)[0, 0, 0, 0].astype(np.complex128)
     return EpieResult(object=data.to_object_frame(canvas), canvas=canvas,
                       probe=np.asarray(rec.probe)[0, 0, 0, 0].astype(np.complex128),
