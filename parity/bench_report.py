@@ -35,6 +35,8 @@ import operator
 import pathlib
 from typing import Any, Iterable
 
+from ptycho.stats import finite_or_none
+
 from .errors import ParityError
 
 GOAL_OPS = {"<=": operator.le, ">=": operator.ge}
@@ -74,20 +76,13 @@ def goal_met(g: dict | None, *, ours, ratio) -> bool | None:
     return bool(GOAL_OPS[g["op"]](float(value), float(g["value"])))
 
 
-def _finite_or_none(x) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
 def make_row(metric: str, *, unit: str, ours, roofline=None, reference: str = "",
              goal: dict | None = None) -> dict:
     """One table row; ratio = ours / roofline (None when either is missing or roofline is 0)."""
     if unit not in UNITS:
         raise BenchReportError(f"row {metric!r}.unit", f"must be one of {UNITS}, got {unit!r}")
-    ours = _finite_or_none(ours)
-    roofline = _finite_or_none(roofline)
+    ours = finite_or_none(ours)
+    roofline = finite_or_none(roofline)
     ratio = ours / roofline if ours is not None and roofline else None
     return {"metric": str(metric), "unit": unit, "ours": ours, "roofline": roofline,
             "reference": str(reference), "ratio": ratio, "goal": goal,

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ptycho import atomic
+from ptycho.stats import pearson
 
 from . import jsonsafe
 from .attribution import (APPROXIMATE_NOTE, CLOSE_MATCH, Attribution, aliases_text, equivalents_text,
@@ -64,15 +65,6 @@ def safe_ratio(b: float, a: float) -> float:
     if a == 0:
         return math.nan if b == 0 else math.copysign(math.inf, b)
     return b / a
-
-
-def pearson_r(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson correlation of two equally shaped arrays (float64); NaN if either is constant."""
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    da, db = a - a.mean(), b - b.mean()
-    den = math.sqrt(float(np.dot(da, da)) * float(np.dot(db, db)))
-    return float(np.dot(da, db)) / den if den > 0 else math.nan
 
 
 def roi_slices(shape: tuple[int, int], frac: float = 0.25) -> dict[str, tuple[slice, slice]]:
@@ -145,7 +137,7 @@ def _compare_region(name: str, rows: slice, cols: slice, a: np.ndarray, b: np.nd
     sa, sb = image_stats(ra), image_stats(rb)
     return RegionComparison(name, (rows.start, rows.stop), (cols.start, cols.stop), sa, sb,
                             safe_ratio(sb.sum, sa.sum), safe_ratio(sb.max, sa.max), safe_ratio(sb.l2, sa.l2),
-                            pearson_r(ra, rb))
+                            pearson(ra, rb))
 
 
 def compare_images(a: np.ndarray, b: np.ndarray, *, roi_frac: float = 0.25, bins: int = 64) -> ImageComparison:

@@ -28,6 +28,7 @@ import numpy as np
 from . import kernels, reducers
 from .config import TrainingConfig, is_supported_n
 from .errors import ConfigError
+from .stats import finite_or_none
 # streaming constants live in ptycho.reducers; re-exported here (tests and benchmarks use them)
 from .reducers import (BLOCK_BYTES, CHUNK_ELEMENTS, DEFAULT_THREADS,  # noqa: F401
                        MIN_CHUNKS_PER_THREAD, ROW_ELEMENTS, choose_method, chunk_geometry,
@@ -379,10 +380,10 @@ class ScaleResult:
     def to_dict(self) -> dict:
         """JSON-safe dict (non-finite floats become None)."""
         return {
-            "value": _json_float(self.value),
+            "value": finite_or_none(self.value),
             "source": self.source,
             "reason": self.reason,
-            "energy": _json_float(self.energy),
+            "energy": finite_or_none(self.energy),
         }
 
 
@@ -495,22 +496,22 @@ class ScalePlan:
     def to_dict(self) -> dict:
         """JSON-safe dict of every field and derived property (non-finite floats -> None)."""
         return {
-            "nphotons": _json_float(self.nphotons),
+            "nphotons": finite_or_none(self.nphotons),
             "N": int(self.N),
-            "energy": _json_float(self.energy),
-            "gain": _json_float(self.gain),
-            "closed_form": _json_float(self.closed_form),
+            "energy": finite_or_none(self.energy),
+            "gain": finite_or_none(self.gain),
+            "closed_form": finite_or_none(self.closed_form),
             "dataset": self.dataset.to_dict(),
             "data_feed": self.data_feed,
             "scale_source": self.scale_source,
-            "feed_gain": _json_float(self.feed_gain),
-            "external_scale": _json_float(self.external_scale),
-            "output_scaler": _json_float(self.output_scaler),
-            "input_scaler": _json_float(self.input_scaler),
-            "network_input_gain": _json_float(self.network_input_gain),
-            "amplitude_ratio": _json_float(self.amplitude_ratio),
-            "label_scale": _json_float(self.label_scale),
-            "expected_label_counts": _json_float(self.expected_label_counts),
+            "feed_gain": finite_or_none(self.feed_gain),
+            "external_scale": finite_or_none(self.external_scale),
+            "output_scaler": finite_or_none(self.output_scaler),
+            "input_scaler": finite_or_none(self.input_scaler),
+            "network_input_gain": finite_or_none(self.network_input_gain),
+            "amplitude_ratio": finite_or_none(self.amplitude_ratio),
+            "label_scale": finite_or_none(self.label_scale),
+            "expected_label_counts": finite_or_none(self.expected_label_counts),
         }
 
 
@@ -559,8 +560,3 @@ def plan_scales(X_raw, config: TrainingConfig) -> ScalePlan:
 def _is_array(X) -> bool:
     """An ndarray/memmap or a dask array (whose pattern size can be checked up front)."""
     return isinstance(X, np.ndarray) or reducers.is_dask_array(X)
-
-
-def _json_float(value):
-    value = float(value)
-    return value if math.isfinite(value) else None

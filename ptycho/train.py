@@ -24,6 +24,7 @@ from .config import TrainingConfig
 from .errors import ConfigError, NonFiniteLossError
 from .losses import amplitude_mae, keras_losses, nll_for
 from .model import build_model, count_parameters, diffraction_to_obj, model_scales
+from .stats import finite_or_none
 from .tfload import keras as _keras
 from .tfload import seed_everything
 from .tfload import tf as _tf
@@ -75,8 +76,7 @@ def _json_safe(obj):
     if isinstance(obj, (list, tuple)):
         return [_json_safe(v) for v in obj]
     if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
+        return finite_or_none(obj)
     if isinstance(obj, (np.integer,)):
         return int(obj)
     return obj

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .. import stats
 from ..errors import ConfigError
 
 
@@ -57,12 +58,7 @@ def scaled_relative_rmse(recon, truth) -> float:
 def pearson(recon, truth) -> float:
     """Pearson correlation coefficient (nan when either image is constant)."""
     recon, truth = float_pair(recon, truth)
-    if np.ptp(recon) == 0 or np.ptp(truth) == 0:
-        return math.nan
-    a = recon - recon.mean()
-    b = truth - truth.mean()
-    denom = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
-    return float(np.sum(a * b) / denom) if denom > 0 else math.nan
+    return stats.pearson(recon, truth)
 
 
 def data_range(truth) -> float:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
+from ..stats import pearson
 
 
 def _crop(patches, crop):
@@ -25,13 +26,7 @@ def patch_pearson(recon_patches, true_patches, *, crop: int) -> np.ndarray:
 
     a = _crop(flatten_patches(np.asarray(recon_patches, np.float64)), crop)
     b = _crop(flatten_patches(np.asarray(true_patches, np.float64)), crop)
-    varying = (np.ptp(a, axis=(1, 2)) > 0) & (np.ptp(b, axis=(1, 2)) > 0)
-    a = a - a.mean(axis=(1, 2), keepdims=True)
-    b = b - b.mean(axis=(1, 2), keepdims=True)
-    denom = np.sqrt(np.sum(a * a, axis=(1, 2)) * np.sum(b * b, axis=(1, 2)))
-    out = np.full(a.shape[0], np.nan)
-    np.divide(np.sum(a * b, axis=(1, 2)), denom, out=out, where=varying & (denom > 0))
-    return out
+    return pearson(a, b, axis=(1, 2))
 
 
 def twin_fraction(recon_patches, true_patches, *, crop: int) -> float:
