@@ -17,7 +17,7 @@ from scipy.signal.windows import gaussian
 from .errors import DataContractError
 from .validation import (require_finite, require_kind, require_nonzero, require_positive,
                          require_power_of_two)
-from .raw_data import read_npz
+from .npz import read_npz
 
 PROBE_KEY = "probeGuess"
 _EXPERIMENTAL_FILE = "probe_fly001_64.npz"

@@ -8,16 +8,13 @@ complex64, metadata (a JSON string: nphotons, seed, s_sim, provenance).
 
 Every violation raises `DataContractError(key, problem)`. Files are written atomically.
 
-Out of core: `RawData.from_npz` does not load diff3d. A member stored without compression (what
-`np.savez` and `to_npz` write) is read in place with ``pread`` at its byte offset in the archive
-(`ptycho.frames.FileSource`; ``open_npz_member(path, key, mmap=True)`` gives an ``np.memmap``
-instead; pread is the default because every page a memmap has read stays in the process's
-resident set until it is unmapped, so a pass over a 4 GiB memmap shows 4 GiB of RSS while
-pread keeps it at one block); a compressed member (``np.savez_compressed``) is decompressed as a stream. Either way
-diff3d is a `ptycho.frames.FrameArray`: slicing reads only the rows asked for,
-``np.asarray(raw.diff3d)`` loads it all, and the value checks (NaN / Inf / negative / all zero)
-and the statistics run over blocks of at most `CHECK_BLOCK_BYTES`. Writing a RawData whose
-diff3d is a FrameArray streams it block by block into the archive.
+Out of core: `RawData.from_npz` does not load diff3d: it stays on disk as a
+`ptycho.frames.FrameArray` (read in place when stored, as a stream when compressed; see
+`ptycho.npz`). Slicing reads only the rows asked for, ``np.asarray(raw.diff3d)`` loads it all,
+and the value checks (NaN / Inf / negative / all zero, `ptycho.diffraction_health`) run over
+blocks of at most `CHECK_BLOCK_BYTES`. Writing a RawData whose diff3d is a FrameArray streams
+it block by block into the archive (`ptycho.npz.write_npz`). The NPZ and health names are
+re-exported here.
 
 Other sources (same RawData, read lazily): CXI / NeXus HDF5 files (`ptycho.cxi`), and zarr
 stores or HDF5 files holding the contract's keys as arrays (`from_group`). `ptycho.formats.open_dataset(path)`
@@ -27,17 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import pathlib
-import struct
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import atomic
+from .diffraction_health import (CHECK_BLOCK_BYTES, DiffractionHealth, check_diffraction_health,
+                                 check_diffraction_values, scan_diffraction)
 from .errors import DataContractError
-from .frames import FileSource, FrameArray, StreamSource, is_frame_stack, rows_per_block
+from .frames import FrameArray, is_frame_stack
+from .npz import open_npz_member, read_npz, write_npz
 from .validation import (require_finite, require_kind, require_nonzero, require_power_of_two,
                          require_rank)
 
@@ -54,135 +50,6 @@ CANONICAL_DTYPES = {
     "scan_index": np.int64, "objectGuess": np.complex64,
 }
 
-#: bytes of diff3d checked per step when scanning for NaN/Inf/negatives (bounded memory)
-CHECK_BLOCK_BYTES = 8 * 1024 * 1024
-#: the ZIP local file header: signature and the lengths of the name and extra field after it
-_ZIP_LOCAL_HEADER = struct.Struct("<4s22xHH")
-
-
-def _npy_header(fp, where: str) -> tuple[tuple, bool, np.dtype]:
-    """(shape, fortran_order, dtype) of the .npy stream `fp`, which is left at the data."""
-    fmt = np.lib.format
-    try:
-        version = fmt.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = fmt.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, fortran, dtype = fmt.read_array_header_2_0(fp)
-        else:  # (3, 0): utf-8 field names; numpy has no public reader for its header
-            shape, fortran, dtype = fmt._read_array_header(fp, version)
-    except (ValueError, OSError, EOFError, SyntaxError) as exc:
-        raise DataContractError(where, f"is not a readable .npy member: {exc}") from exc
-    if dtype.hasobject:
-        raise DataContractError(where, "holds Python objects (pickles are not read)")
-    return tuple(int(d) for d in shape), bool(fortran), dtype
-
-
-def _zip_data_offset(path: pathlib.Path, info: zipfile.ZipInfo) -> int:
-    """Byte offset in the archive file where the data of member `info` starts."""
-    with open(path, "rb") as fh:
-        fh.seek(info.header_offset)
-        head = fh.read(_ZIP_LOCAL_HEADER.size)
-    if len(head) != _ZIP_LOCAL_HEADER.size:
-        raise DataContractError("path", f"{path.name}: truncated ZIP header of {info.filename}")
-    magic, name_len, extra_len = _ZIP_LOCAL_HEADER.unpack(head)
-    if magic != b"PK\x03\x04":
-        raise DataContractError("path", f"{path.name}: bad ZIP local header of {info.filename}")
-    return info.header_offset + _ZIP_LOCAL_HEADER.size + name_len + extra_len
-
-
-def _member_info(zf: zipfile.ZipFile, path: pathlib.Path, key: str) -> zipfile.ZipInfo:
-    try:
-        info = zf.getinfo(key + ".npy")
-    except KeyError:
-        raise DataContractError(key, f"required key missing from {path.name}") from None
-    if info.flag_bits & 0x1:
-        raise DataContractError(key, "is an encrypted ZIP member")
-    return info
-
-
-def open_npz_member(path, key: str, *, mmap: bool = False):
-    """Array `key` of the NPZ at `path`, not loaded: a FrameArray (or, with `mmap`, an
-    ``np.memmap``) over the member's bytes.
-
-    Stored members (no compression) are read in place at their offset in the archive; a
-    compressed member is read as a decompressing stream (``mmap`` then raises
-    DataContractError(key)). A Fortran-ordered member with more than one axis is loaded.
-    Errors: FileNotFoundError; DataContractError('path') for an unreadable archive,
-    DataContractError(key) for a missing or unreadable member.
-    """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"NPZ file not found: {path}")
-    try:
-        with zipfile.ZipFile(path) as zf:
-            info = _member_info(zf, path, key)
-            with zf.open(info) as fp:
-                shape, fortran, dtype = _npy_header(fp, key)
-                header_len = fp.tell()
-                if not shape or (fortran and len(shape) > 1):
-                    with zf.open(info) as whole:
-                        return np.lib.format.read_array(whole, allow_pickle=False)
-    except (OSError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise DataContractError("path", f"{path.name} is not a readable NPZ file: {exc}") from exc
-    nbytes = dtype.itemsize * math.prod(shape)
-    if info.file_size < header_len + nbytes:
-        raise DataContractError(key, f"member holds {info.file_size - header_len} data bytes, "
-                                     f"shape {shape} {dtype} needs {nbytes}")
-    description = f"{path.name}:{key}.npy"
-    if info.compress_type == zipfile.ZIP_STORED:
-        offset = _zip_data_offset(path, info) + header_len
-        if mmap:
-            return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-        source = FileSource(path, offset, shape, dtype, description=description)
-    else:
-        if mmap:
-            raise DataContractError(key, "is compressed and cannot be memory-mapped "
-                                         "(rewrite with np.savez or RawData.to_npz)")
-        archive = zipfile.ZipFile(path)
-        member = _member_info(archive, path, key)
-
-        def opener(archive=archive, member=member):
-            return archive.open(member)
-
-        source = StreamSource(opener, header_len, shape, dtype,
-                              description=description + " (compressed)",
-                              on_close=archive.close)
-    return FrameArray(source)
-
-
-def read_npz(path, *, lazy=()) -> dict:
-    """All arrays of an NPZ archive as a dict (no pickles).
-
-    Keys named in `lazy` (e.g. ``("diff3d",)``) are not loaded: they come as
-    `open_npz_member` FrameArrays (0-d members are always loaded).
-    A missing file raises FileNotFoundError; an unreadable one DataContractError('path').
-    """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"NPZ file not found: {path}")
-    lazy = set(lazy)
-    try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise DataContractError("path", f"{path.name} is a single .npy array, not an NPZ")
-        with data:
-            out = {}
-            for key in data.files:
-                if key in lazy:
-                    out[key] = None  # filled below, outside the open NpzFile
-                else:
-                    out[key] = data[key]
-    except DataContractError:
-        raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataContractError("path", f"{path.name} is not a readable NPZ file: {exc}") from exc
-    for key in [k for k, v in out.items() if v is None]:
-        out[key] = open_npz_member(path, key)
-    return out
-
 
 def _check_json(metadata) -> None:
     if not isinstance(metadata, dict):
@@ -191,98 +58,6 @@ def _check_json(metadata) -> None:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise DataContractError("metadata", f"is not JSON-serializable: {exc}") from exc
-
-
-@dataclass
-class DiffractionHealth:
-    """Counts over a (M, N, N) diffraction stack from one streamed pass (`scan_diffraction`).
-
-    patterns: M. *_patterns: patterns with at least one NaN / Inf / negative value, patterns
-    that are all zero. *_values: element totals. nonzero: any element != 0 (NaN counts as
-    non-zero). mean_pattern: (N, N) float64 mean over patterns (NaN-propagating), when asked.
-    """
-
-    patterns: int = 0
-    nan_patterns: int = 0
-    inf_patterns: int = 0
-    negative_patterns: int = 0
-    zero_patterns: int = 0
-    nan_values: int = 0
-    inf_values: int = 0
-    negative_values: int = 0
-    nonzero: bool = False
-    mean_pattern: np.ndarray | None = None
-
-    def to_dict(self) -> dict:
-        """The counts (no mean pattern) as a JSON-safe dict."""
-        return {k: (bool(v) if k == "nonzero" else int(v))
-                for k, v in dataclasses.asdict(self).items() if k != "mean_pattern"}
-
-
-def _blocks(diff3d, block_bytes: int):
-    """(start, ndarray block) over the leading axis, each about `block_bytes` (>= one pattern)."""
-    if isinstance(diff3d, FrameArray):
-        yield from diff3d.blocks(block_bytes)
-        return
-    step = rows_per_block(tuple(diff3d.shape), np.dtype(diff3d.dtype).itemsize, block_bytes)
-    for start in range(0, diff3d.shape[0], step):
-        yield start, np.asarray(diff3d[start:start + step])
-
-
-def scan_diffraction(diff3d, *, mean: bool = False,
-                     block_bytes: int = CHECK_BLOCK_BYTES) -> DiffractionHealth:
-    """One pass over `diff3d` ((M, ...) ndarray, memmap or FrameArray) in blocks of about
-    `block_bytes`: NaN / Inf / negative / all-zero counts and, with `mean`, the float64 mean
-    pattern. Extra memory: one block plus a few boolean masks of it."""
-    M = int(diff3d.shape[0])
-    h = DiffractionHealth(patterns=M)
-    axes = tuple(range(1, len(diff3d.shape)))
-    total = np.zeros(tuple(diff3d.shape[1:]), dtype=np.float64) if mean else None
-    for _, c in _blocks(diff3d, block_bytes):
-        nan = np.isnan(c)
-        h.nan_values += int(np.count_nonzero(nan))
-        h.nan_patterns += int(nan.any(axis=axes).sum())
-        inf = np.isinf(c, out=nan)
-        h.inf_values += int(np.count_nonzero(inf))
-        h.inf_patterns += int(inf.any(axis=axes).sum())
-        neg = np.less(c, 0, out=nan)
-        h.negative_values += int(np.count_nonzero(neg))
-        h.negative_patterns += int(neg.any(axis=axes).sum())
-        zero = np.equal(c, 0, out=nan)
-        all_zero = zero.all(axis=axes)
-        h.zero_patterns += int(all_zero.sum())
-        h.nonzero = h.nonzero or not bool(all_zero.all())
-        if total is not None:
-            total += np.sum(c, axis=0, dtype=np.float64)
-    if total is not None and M:
-        h.mean_pattern = total / M
-    return h
-
-
-def check_diffraction_health(h: DiffractionHealth, key: str = "diff3d") -> None:
-    """The contract's value checks from a `scan_diffraction` result: raise
-    DataContractError(key) for NaN, then Inf, then negative values, then all zero."""
-    if h.nan_values:
-        raise DataContractError(key, "contains NaN")
-    if h.inf_values:
-        raise DataContractError(key, "contains Inf")
-    if h.negative_values:
-        raise DataContractError(key, "contains negative amplitudes")
-    if not h.nonzero:
-        raise DataContractError(key, "is all zero")
-
-
-def _check_diffraction(diff3d) -> None:
-    """diff3d values: finite, >= 0, not all zero; streamed in blocks, stopping at the first
-    bad one (the same problems, in the same order, as `check_diffraction_health`)."""
-    any_nonzero = False
-    for _, chunk in _blocks(diff3d, CHECK_BLOCK_BYTES):
-        require_finite("diff3d", chunk, separate=True)
-        if (chunk < 0).any():
-            raise DataContractError("diff3d", "contains negative amplitudes")
-        any_nonzero = any_nonzero or bool((chunk != 0).any())
-    if not any_nonzero:
-        raise DataContractError("diff3d", "is all zero")
 
 
 def _as_stack(value):
@@ -362,7 +137,7 @@ class RawData:
             require_finite(key, arrays[key], separate=True)
         require_nonzero("probeGuess", probe)
         if check_values:
-            _check_diffraction(diff3d)
+            check_diffraction_values(diff3d)
 
         if self.objectGuess is not None:
             obj = np.asarray(self.objectGuess)
@@ -476,42 +251,9 @@ class RawData:
         'metadata'; objectGuess only when set.
         """
         self.validate()
-        path = pathlib.Path(path)
         arrays = self._canonical_arrays()
         arrays["metadata"] = np.array(json.dumps(self.metadata, allow_nan=False, sort_keys=True))
-        if any(isinstance(v, FrameArray) for v in arrays.values()):
-            _atomic_savez_streaming(path, arrays)
-        else:
-            _atomic_savez(path, arrays)
-        return path
-
-
-def _atomic_savez(path: pathlib.Path, arrays: dict) -> None:
-    """np.savez into a temp file next to `path`, then atomically replace `path` with it."""
-    with atomic.replacing(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-
-
-def _atomic_savez_streaming(path: pathlib.Path, arrays: dict,
-                            block_bytes: int = CHECK_BLOCK_BYTES) -> None:
-    """Like `_atomic_savez` (stored members, ZIP64), writing FrameArrays block by block, so
-    the archive can be larger than memory; the result reads back with np.load."""
-    fmt = np.lib.format
-    with atomic.replacing(path, suffix=".npz") as tmp, \
-            zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key, value in arrays.items():
-            with zf.open(key + ".npy", "w", force_zip64=True) as fh:
-                if not isinstance(value, FrameArray):
-                    fmt.write_array(fh, np.asarray(value), allow_pickle=False)
-                    continue
-                header = {"descr": fmt.dtype_to_descr(value.dtype), "fortran_order": False,
-                          "shape": value.shape}
-                try:
-                    fmt.write_array_header_1_0(fh, header)
-                except ValueError:  # header longer than 64 KiB
-                    fmt.write_array_header_2_0(fh, header)
-                for _, block in value.blocks(block_bytes):
-                    fh.write(np.ascontiguousarray(block).data)
+        return write_npz(path, arrays, block_bytes=CHECK_BLOCK_BYTES)
 
 
 # --------------------------------------------------------------------------- other sources

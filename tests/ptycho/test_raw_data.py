@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 import ptycho.errors
-from ptycho.frames import FrameArray
+from ptycho.diffraction_health import check_diffraction_health, scan_diffraction
+from ptycho.errors import DataContractError
 from ptycho.formats import open_dataset
-from ptycho.raw_data import (DataContractError, RawData, check_diffraction_health,
-                             open_npz_member, read_npz, scan_diffraction)
+from ptycho.frames import FrameArray
+from ptycho.npz import open_npz_member, read_npz
+from ptycho.raw_data import RawData
 from ptycho.scaling import mean_pattern_energy
 
 M, N = 5, 16
@@ -363,9 +365,9 @@ def test_truncated_member_is_an_error(tmp_path):
 
 @pytest.mark.parametrize("where", ["first", "last"])
 def test_lazy_value_checks_find_bad_values_anywhere(tmp_path, where, monkeypatch):
-    import ptycho.raw_data as rd
+    import ptycho.diffraction_health as health
 
-    monkeypatch.setattr(rd, "CHECK_BLOCK_BYTES", N * N * 4)  # one pattern per block
+    monkeypatch.setattr(health, "CHECK_BLOCK_BYTES", N * N * 4)  # one pattern per block
     row = 0 if where == "first" else M - 1
     for value, word in ((np.nan, "NaN"), (np.inf, "Inf"), (-1.0, "negative")):
         diff = _arrays()["diff3d"]
