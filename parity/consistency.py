@@ -398,7 +398,7 @@ def training_feed(model, fed, plan, config, probe, max_offset: float) -> dict[st
     sub = fed.take(np.arange(n)) if n < len(fed) else fed
     scaled = scaled_diffraction(sub, plan)
     expected = scaled.astype(np.float64)
-    coords = np.asarray(sub._coords_nominal_np, np.float32)
+    coords = np.asarray(sub.coords_nominal_np, np.float32)
     lookup = {scaled[b].tobytes(): b for b in range(n)}
     cfg = replace(config, nepochs=1)
     rows = {True: 0, False: 0}

@@ -140,7 +140,7 @@ def legacy_max_offset(x, y, *, gridsize: int, neighbor_count: int, seed: int,
     same order, and the members are ordered with the same `order_members`, so the result is
     bit-identical to the grouped one (tests pin it).
     """
-    from ptycho.grouping import _draw_members, neighbor_candidates, order_members
+    from ptycho.grouping import draw_members, neighbor_candidates, order_members
 
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -153,7 +153,7 @@ def legacy_max_offset(x, y, *, gridsize: int, neighbor_count: int, seed: int,
     for lo in range(0, x.shape[0], max(1, int(block))):
         seeds = np.arange(lo, min(x.shape[0], lo + block), dtype=np.int64)
         candidates = neighbor_candidates(points, seeds, neighbor_count, include_seed=True)
-        members = order_members(_draw_members(rng, candidates, C), x, y, gridsize)
+        members = order_members(draw_members(rng, candidates, C), x, y, gridsize)
         for coord in (x, y):
             c = coord[members]  # (S, C), in group() order
             rel = -(c - c.mean(axis=1, keepdims=True))

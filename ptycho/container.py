@@ -1,10 +1,10 @@
 """PtychoDataContainer: numpy-backed training/inference data with lazy, cached tensors.
 
-Storage is numpy (`_X_np`, `_Y_I_np`, `_Y_phi_np`, `_coords_nominal_np`, `_probe_np`, plus
-`_coords_offsets_np`, `_nn_indices_np`). The tensor properties `.X`, `.Y_I`, `.Y_phi`,
-`.coords_nominal`, `.probe` convert on first access and cache the tensor in `_tensor_cache`;
-statistics and scales (`pattern_energy`, `summary`, ptycho.scaling.calculate_intensity_scale)
-read numpy storage only and never fill the cache. TensorFlow is imported lazily, on first
+Storage is numpy, read through `X_np`, `Y_I_np`, `Y_phi_np`, `coords_nominal_np`, `probe_np`,
+`coords_offsets_np`, `nn_indices_np`. The tensor properties `.X`, `.Y_I`, `.Y_phi`,
+`.coords_nominal`, `.probe` convert on first access and cache the tensor (`cached_tensors`
+names them); statistics and scales (`pattern_energy`, `summary`,
+ptycho.scaling.calculate_intensity_scale) read numpy storage only and never fill the cache. TensorFlow is imported lazily, on first
 tensor access, through ptycho.tfload.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
-from .validation import require_positive
+from .validation import require_positive, require_same_shape
 from .scaling import apply_gain
 
 #: tensor property -> (numpy attribute, TensorFlow dtype name)
@@ -57,8 +57,7 @@ class PtychoDataContainer:
 
         def same_as_x(name):
             def check(a):
-                if a.shape != X.shape:
-                    raise ConfigError(name, f"shape {a.shape} != X shape {X.shape}")
+                require_same_shape(name, a, X, of="X", error=ConfigError)
             return check
 
         self._Y_I_np = _as("Y_I", Y_I, np.float32, same_as_x("Y_I"))
@@ -66,8 +65,7 @@ class PtychoDataContainer:
 
         def coords_check(name, last):
             def check(a):
-                if a.shape != (B, 1, 2, last):
-                    raise ConfigError(name, f"must be ({B}, 1, 2, {last}), got shape {a.shape}")
+                require_same_shape(name, a, (B, 1, 2, last), error=ConfigError)
             return check
 
         self._coords_nominal_np = _as("coords_nominal", coords_nominal, np.float64,
@@ -78,14 +76,12 @@ class PtychoDataContainer:
                                       coords_check("coords_offsets", 1))
 
         def nn_check(a):
-            if a.shape != (B, C):
-                raise ConfigError("nn_indices", f"must be ({B}, {C}), got shape {a.shape}")
+            require_same_shape("nn_indices", a, (B, C), error=ConfigError)
 
         self._nn_indices_np = _as("nn_indices", nn_indices, np.int64, nn_check)
 
         def probe_check(a):
-            if a.shape != (N, N):
-                raise ConfigError("probe", f"must be ({N}, {N}), got shape {a.shape}")
+            require_same_shape("probe", a, (N, N), error=ConfigError)
 
         self._probe_np = _as("probe", probe, np.complex64, probe_check)
         if self._probe_np is None:
@@ -122,6 +118,49 @@ class PtychoDataContainer:
                                    pick(self._coords_nominal_np), self._probe_np,
                                    coords_offsets=pick(self._coords_offsets_np),
                                    nn_indices=pick(self._nn_indices_np), feed_gain=self.feed_gain)
+
+    # ------------------------------------------------------------------ numpy storage
+    # The stored arrays themselves (no copy, so no extra memory for statistics over large
+    # data); treat them as read-only. Reading them never converts or caches a tensor.
+    @property
+    def X_np(self) -> np.ndarray:
+        """(B, N, N, C) float32 diffraction amplitude as fed (X_fed = feed_gain * X_raw)."""
+        return self._X_np
+
+    @property
+    def Y_I_np(self) -> np.ndarray | None:
+        """(B, N, N, C) float32 ground-truth amplitude |O|, or None."""
+        return self._Y_I_np
+
+    @property
+    def Y_phi_np(self) -> np.ndarray | None:
+        """(B, N, N, C) float32 ground-truth phase (rad), or None."""
+        return self._Y_phi_np
+
+    @property
+    def coords_nominal_np(self) -> np.ndarray:
+        """(B, 1, 2, C) float64 coords_relative (px)."""
+        return self._coords_nominal_np
+
+    @property
+    def coords_offsets_np(self) -> np.ndarray | None:
+        """(B, 1, 2, 1) float64 group centroids (px), or None."""
+        return self._coords_offsets_np
+
+    @property
+    def nn_indices_np(self) -> np.ndarray | None:
+        """(B, C) int64 raw pattern indices of each group, or None."""
+        return self._nn_indices_np
+
+    @property
+    def probe_np(self) -> np.ndarray:
+        """(N, N) complex64 normalized probe."""
+        return self._probe_np
+
+    @property
+    def cached_tensors(self) -> tuple[str, ...]:
+        """Names of the tensor properties converted so far (in conversion order)."""
+        return tuple(self._tensor_cache)
 
     # ------------------------------------------------------------------ numpy-side facts
     def __len__(self) -> int:

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError, DataContractError, GroupingError
-from .validation import require_choice, require_finite, require_int, require_rank
+from .validation import (require_choice, require_finite, require_int, require_rank,
+                         require_same_shape)
 
 STRATEGIES = ("current", "legacy")
 
@@ -141,8 +142,7 @@ def _positions(raw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     y = np.asarray(raw.ycoords, dtype=np.float64)
     diff3d = raw.diff3d
     require_rank("xcoords", x, 1)
-    if y.shape != x.shape:
-        raise DataContractError("ycoords", f"length {y.shape} differs from xcoords {x.shape}")
+    require_same_shape("ycoords", y, x, of="xcoords")
     if np.ndim(diff3d) != 3 or diff3d.shape[0] != x.shape[0]:
         raise DataContractError("diff3d",
                                 f"must be (M={x.shape[0]}, N, N), got shape {np.shape(diff3d)}")
@@ -177,7 +177,7 @@ def neighbor_candidates(points: np.ndarray, seeds: np.ndarray, K: int, *,
     return others
 
 
-def _draw_members(rng: np.random.Generator, candidates: np.ndarray, C: int) -> np.ndarray:
+def draw_members(rng: np.random.Generator, candidates: np.ndarray, C: int) -> np.ndarray:
     """(S, C) members drawn without replacement from each row of `candidates` (S, n)."""
     keys = rng.random(candidates.shape)
     pick = np.argsort(keys, axis=1, kind="stable")[:, :C]
@@ -222,7 +222,7 @@ def _group_indices(x, y, *, gridsize, n_groups, K, strategy, seed):
         return seeds[:, None].copy(), seeds
     points = np.column_stack([x, y])
     candidates = neighbor_candidates(points, seeds, K, include_seed=(strategy == "legacy"))
-    members = _draw_members(rng, candidates, C)
+    members = draw_members(rng, candidates, C)
     return order_members(members, x, y, gridsize), seeds
 
 

@@ -141,15 +141,15 @@ def dataset_scale(X, nphotons, N) -> ScaleResult:
 
 
 def calculate_intensity_scale(container, nphotons) -> ScaleResult:
-    """Dataset scale of a PtychoDataContainer from its numpy storage `_X_np` only.
+    """Dataset scale of a PtychoDataContainer from its numpy storage `X_np` only.
 
     Never touches the container's tensors. When the container records `feed_gain` != 1 (it
     stores X_fed = feed_gain * X_raw), the raw energy E_fed / feed_gain**2 is used, so the
     scale is always the one of the raw data.
     """
-    X = container._X_np
+    X = container.X_np
     if not isinstance(X, np.ndarray) or X.ndim != 4:
-        raise ConfigError("container._X_np", "must be a (B, N, N, C) numpy array")
+        raise ConfigError("container.X_np", "must be a (B, N, N, C) numpy array")
     N = X.shape[1]
     _check_nphotons(nphotons)
     energy = mean_pattern_energy(X)

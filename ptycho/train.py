@@ -91,12 +91,12 @@ def write_json_atomic(path, payload) -> pathlib.Path:
 # ---------------------------------------------------------------------------- data
 def check_plan(container, plan, config: TrainingConfig) -> None:
     """Raise ConfigError when the container, plan and config disagree (N, C, feed, gain)."""
-    X = container._X_np
+    X = container.X_np
     if not isinstance(X, np.ndarray) or X.ndim != 4:
-        raise ConfigError("container._X_np", f"must be a (B, N, N, C) array, got {type(X).__name__}")
+        raise ConfigError("container.X_np", f"must be a (B, N, N, C) array, got {type(X).__name__}")
     N, C = config.model.N, config.model.channels
     if X.shape[1:] != (N, N, C):
-        raise ConfigError("container._X_np", f"shape {X.shape} does not match N={N}, C={C}")
+        raise ConfigError("container.X_np", f"shape {X.shape} does not match N={N}, C={C}")
     if int(plan.N) != N:
         raise ConfigError("plan.N", f"is {plan.N}, config.model.N is {N}")
     if plan.data_feed != config.data_feed:
@@ -110,13 +110,13 @@ def check_plan(container, plan, config: TrainingConfig) -> None:
 
 def scaled_diffraction(container, plan) -> np.ndarray:
     """(B, N, N, C) float32 external_scale * X_fed: the model input and the amplitude labels."""
-    X = np.asarray(container._X_np)
+    X = np.asarray(container.X_np)
     return (X.astype(np.float64) * float(plan.external_scale)).astype(np.float32)
 
 
 def coords_input(container) -> np.ndarray:
-    """(B, 1, 2, C) float32 coords_relative of the container (`_coords_nominal_np`)."""
-    return np.asarray(container._coords_nominal_np, dtype=np.float32)
+    """(B, 1, 2, C) float32 coords_relative of the container (`coords_nominal_np`)."""
+    return np.asarray(container.coords_nominal_np, dtype=np.float32)
 
 
 def training_arrays(container, plan) -> tuple[dict, dict]:
@@ -133,7 +133,7 @@ def training_arrays(container, plan) -> tuple[dict, dict]:
 
 def max_relative_offset(container) -> float:
     """Largest |coords_relative| component of the container (pixels): sizes the canvas."""
-    rel = np.asarray(container._coords_nominal_np, dtype=np.float64)
+    rel = np.asarray(container.coords_nominal_np, dtype=np.float64)
     return float(np.max(np.abs(rel))) if rel.size else 0.0
 
 
@@ -231,7 +231,7 @@ def train(container, plan, config: TrainingConfig, *, probe=None, max_offset=Non
           deterministic: bool = True, callbacks=(), model=None) -> TrainResult:
     """Build, compile and fit the PINN; return a TrainResult.
 
-    container: PtychoDataContainer (numpy `_X_np` = X_fed, `_coords_nominal_np`, `_probe_np`).
+    container: PtychoDataContainer (numpy `X_np` = X_fed, `coords_nominal_np`, `probe_np`).
     plan: ScalePlan of the raw data for `config` (ptycho.scaling.plan_scales).
     probe: (N, N) complex initial probe (default the container's). max_offset: canvas
     offset bound in pixels (default the container's largest |coords_relative|).
@@ -251,7 +251,7 @@ def train(container, plan, config: TrainingConfig, *, probe=None, max_offset=Non
         tf.config.experimental.enable_op_determinism()
     seed_everything(config.seed)
 
-    probe = np.asarray(container._probe_np if probe is None else probe)
+    probe = np.asarray(container.probe_np if probe is None else probe)
     max_offset = max_relative_offset(container) if max_offset is None else float(max_offset)
     if model is None:
         model, d2o = build_model(config.model, config, probe=probe,

@@ -78,16 +78,16 @@ def container_spec(raw_container, fed_container, grouped, *, feed_gain: float) -
     """x_error (raw container X vs X_raw), fed_x_error (vs feed_gain * X_raw), truth_error
     (Y_I vs |Y|, Y_phi vs angle(Y) wrapped; None without Y), coords_error (px)."""
     X = np.asarray(grouped.diffraction, np.float64)
-    out = {"x_error": rel_max(np.asarray(raw_container._X_np, np.float64), X),
-           "fed_x_error": rel_max(np.asarray(fed_container._X_np, np.float64), feed_gain * X),
-           "coords_error": max(float(np.max(np.abs(np.asarray(c._coords_nominal_np, np.float64)
+    out = {"x_error": rel_max(np.asarray(raw_container.X_np, np.float64), X),
+           "fed_x_error": rel_max(np.asarray(fed_container.X_np, np.float64), feed_gain * X),
+           "coords_error": max(float(np.max(np.abs(np.asarray(c.coords_nominal_np, np.float64)
                                                     - np.asarray(grouped.coords_relative))))
                                for c in (raw_container, fed_container)),
            "truth_error": None}
     if grouped.Y is not None:
         Y = np.asarray(grouped.Y, np.complex128)
-        amp = rel_max(np.asarray(raw_container._Y_I_np, np.float64), np.abs(Y))
-        dphi = np.angle(np.exp(1j * (np.asarray(raw_container._Y_phi_np, np.float64) - np.angle(Y))))
+        amp = rel_max(np.asarray(raw_container.Y_I_np, np.float64), np.abs(Y))
+        dphi = np.angle(np.exp(1j * (np.asarray(raw_container.Y_phi_np, np.float64) - np.angle(Y))))
         out["truth_error"] = max(amp, float(np.max(np.abs(dphi))) if dphi.size else 0.0)
     return out
 

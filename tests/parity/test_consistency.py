@@ -214,7 +214,7 @@ def test_scale_summed_over_channels_fails_container_scale(monkeypatch):
 
     def per_group(container, nphotons):
         res = real(container, nphotons)
-        C = container._X_np.shape[-1]
+        C = container.X_np.shape[-1]
         return scaling.ScaleResult(res.value / np.sqrt(C), res.source, res.reason, res.energy * C)
 
     monkeypatch.setattr(scaling, "calculate_intensity_scale", per_group)

@@ -39,16 +39,16 @@ def container(grouped, probe):
 
 def test_from_grouped_storage(container, grouped, probe):
     assert len(container) == 10 and (container.N, container.C) == (N, 4)
-    assert container._X_np.dtype == np.float32 and container._X_np.shape == (10, N, N, 4)
-    np.testing.assert_array_equal(container._X_np, grouped.diffraction)
-    np.testing.assert_array_equal(container._Y_I_np, np.abs(grouped.Y).astype(np.float32))
-    np.testing.assert_array_equal(container._Y_phi_np, np.angle(grouped.Y).astype(np.float32))
-    np.testing.assert_array_equal(container._coords_nominal_np, grouped.coords_nominal)
-    np.testing.assert_array_equal(container._coords_offsets_np, grouped.coords_offsets)
-    np.testing.assert_array_equal(container._nn_indices_np, grouped.nn_indices)
-    np.testing.assert_array_equal(container._probe_np, probe)
+    assert container.X_np.dtype == np.float32 and container.X_np.shape == (10, N, N, 4)
+    np.testing.assert_array_equal(container.X_np, grouped.diffraction)
+    np.testing.assert_array_equal(container.Y_I_np, np.abs(grouped.Y).astype(np.float32))
+    np.testing.assert_array_equal(container.Y_phi_np, np.angle(grouped.Y).astype(np.float32))
+    np.testing.assert_array_equal(container.coords_nominal_np, grouped.coords_nominal)
+    np.testing.assert_array_equal(container.coords_offsets_np, grouped.coords_offsets)
+    np.testing.assert_array_equal(container.nn_indices_np, grouped.nn_indices)
+    np.testing.assert_array_equal(container.probe_np, probe)
     assert container.has_ground_truth and container.feed_gain == 1.0
-    assert container._tensor_cache == {}
+    assert container.cached_tensors == ()
 
 
 def test_scale_and_statistics_never_fill_the_cache(container, grouped):
@@ -59,7 +59,7 @@ def test_scale_and_statistics_never_fill_the_cache(container, grouped):
     summary = container.summary()
     json.dumps(summary, allow_nan=False)
     assert summary["tensor_cache_size"] == 0
-    assert container._tensor_cache == {}
+    assert container.cached_tensors == ()
 
 
 def test_scale_never_reads_tensor_properties(container):
@@ -69,7 +69,7 @@ def test_scale_never_reads_tensor_properties(container):
         def _tensor(self, name):
             raise AssertionError(f"tensor {name} was requested")
 
-    c = NoTensors(container._X_np, None, None, container._coords_nominal_np, container._probe_np)
+    c = NoTensors(container.X_np, None, None, container.coords_nominal_np, container.probe_np)
     assert calculate_intensity_scale(c, 1e6).source == "dataset"
 
 
@@ -78,23 +78,24 @@ def test_tensor_properties_are_lazy_and_cached_once(container):
 
     tf = load_tf()
     X = container.X
-    assert list(container._tensor_cache) == ["X"]
+    assert container.cached_tensors == ("X",)
     assert container.X is X  # cached: the second access converts nothing
-    assert X.dtype == tf.float32 and tuple(X.shape) == container._X_np.shape
-    np.testing.assert_array_equal(X.numpy(), container._X_np)
+    assert X.dtype == tf.float32 and tuple(X.shape) == container.X_np.shape
+    np.testing.assert_array_equal(X.numpy(), container.X_np)
     assert container.probe.dtype == tf.complex64
     assert container.coords_nominal.dtype == tf.float32
     assert container.Y_I.dtype == tf.float32 and container.Y_phi.dtype == tf.float32
-    assert sorted(container._tensor_cache) == ["X", "Y_I", "Y_phi", "coords_nominal", "probe"]
-    before = dict(container._tensor_cache)
+    assert sorted(container.cached_tensors) == ["X", "Y_I", "Y_phi", "coords_nominal", "probe"]
+    before = {name: getattr(container, name) for name in container.cached_tensors}
     calculate_intensity_scale(container, 1e9)
-    assert container._tensor_cache == before
+    assert container.cached_tensors == tuple(before)
+    assert all(getattr(container, name) is tensor for name, tensor in before.items())
 
 
 def test_missing_ground_truth_is_none_and_not_cached(container):
-    c = PtychoDataContainer(container._X_np, None, None, container._coords_nominal_np, container._probe_np)
+    c = PtychoDataContainer(container.X_np, None, None, container.coords_nominal_np, container.probe_np)
     assert c.Y_I is None and c.Y_phi is None and not c.has_ground_truth
-    assert c._tensor_cache == {}
+    assert c.cached_tensors == ()
 
 
 def test_importing_the_data_modules_does_not_import_tensorflow():
@@ -107,13 +108,13 @@ def test_importing_the_data_modules_does_not_import_tensorflow():
 def test_feed_gain_is_recorded_and_divided_out(grouped, probe, tol):
     g = normalization_gain(grouped.diffraction, N)
     fed = PtychoDataContainer.from_grouped(grouped, probe, feed_gain=g)
-    np.testing.assert_allclose(fed._X_np, grouped.diffraction.astype(np.float64) * g, rtol=tol("scaling.float32_storage"))
+    np.testing.assert_allclose(fed.X_np, grouped.diffraction.astype(np.float64) * g, rtol=tol("scaling.float32_storage"))
     raw_scale = dataset_scale(grouped.diffraction, 1e9, N)
     got = calculate_intensity_scale(fed, 1e9)
     assert got.source == "dataset" and "feed_gain" in got.reason
     assert got.value == pytest.approx(raw_scale.value, rel=tol("scaling.float32_storage"))
     # without the recorded gain the same numbers would give s_cf (scale on normalized data)
-    unrecorded = PtychoDataContainer(fed._X_np, None, None, fed._coords_nominal_np, probe)
+    unrecorded = PtychoDataContainer(fed.X_np, None, None, fed.coords_nominal_np, probe)
     assert calculate_intensity_scale(unrecorded, 1e9).value == pytest.approx(
         raw_scale.value / g, rel=tol("scaling.float32_storage"))
 
@@ -133,15 +134,15 @@ def test_summary_states_the_contents(container, grouped):
 def test_take_subset(container):
     sub = container.take([1, 3])
     assert len(sub) == 2
-    np.testing.assert_array_equal(sub._X_np, container._X_np[[1, 3]])
-    np.testing.assert_array_equal(sub._Y_phi_np, container._Y_phi_np[[1, 3]])
-    np.testing.assert_array_equal(sub._nn_indices_np, container._nn_indices_np[[1, 3]])
-    assert sub._tensor_cache == {}
+    np.testing.assert_array_equal(sub.X_np, container.X_np[[1, 3]])
+    np.testing.assert_array_equal(sub.Y_phi_np, container.Y_phi_np[[1, 3]])
+    np.testing.assert_array_equal(sub.nn_indices_np, container.nn_indices_np[[1, 3]])
+    assert sub.cached_tensors == ()
 
 
 def test_zero_data_scale_falls_back(container):
-    c = PtychoDataContainer(np.zeros_like(container._X_np), None, None, container._coords_nominal_np,
-                            container._probe_np)
+    c = PtychoDataContainer(np.zeros_like(container.X_np), None, None, container.coords_nominal_np,
+                            container.probe_np)
     res = calculate_intensity_scale(c, 1e9)
     assert res.source == "closed_form" and res.reason
 

@@ -15,7 +15,7 @@ from ._pipeline import small_setup
 def setup():
     raw, grouped, container, plan, config = small_setup(N=16, gridsize=2, n_points=40,
                                                         n_groups=21)
-    model, d2o = build_model(config.model, config, probe=container._probe_np,
+    model, d2o = build_model(config.model, config, probe=container.probe_np,
                              input_scale=plan.input_scaler, output_scale=plan.output_scaler,
                              max_offset=grouped.max_offset)
     return container, plan, config, model, d2o
@@ -33,7 +33,7 @@ def test_batched_prediction_equals_one_call(setup, tol):
 
 def test_reconstruct_feeds_external_scale_times_fed_data(setup):
     container, plan, _, _, d2o = setup
-    expected = predict_patches(d2o, plan.external_scale * container._X_np.astype(np.float64),
+    expected = predict_patches(d2o, plan.external_scale * container.X_np.astype(np.float64),
                                batch_size=8)
     config = setup[2]
     got = reconstruct(d2o, container, plan, InferenceConfig(model=config.model, batch_size=8))

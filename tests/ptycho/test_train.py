@@ -49,13 +49,13 @@ def test_check_plan_rejects_mismatched_plan():
     with pytest.raises(ConfigError) as exc:
         check_plan(container, plan, raw_config)
     assert exc.value.field == "plan.data_feed"
-    raw_plan = plan_scales(container._X_np / container.feed_gain, raw_config)
+    raw_plan = plan_scales(container.X_np / container.feed_gain, raw_config)
     with pytest.raises(ConfigError) as exc:      # container holds X_norm, plan says raw feed
         check_plan(container, raw_plan, raw_config)
     assert exc.value.field == "plan.feed_gain"
     with pytest.raises(ConfigError) as exc:
         check_plan(container, plan, replace(config, **{"model.N": 32}))
-    assert exc.value.field == "container._X_np"
+    assert exc.value.field == "container.X_np"
 
 
 def test_split_is_seeded_disjoint_and_complete():
@@ -71,7 +71,7 @@ def test_split_is_seeded_disjoint_and_complete():
 def test_nan_guard_stops_at_the_first_non_finite_batch():
     _, _, container, plan, config = small_setup(n_groups=24, validation_split=0.0, batch_size=4,
                                                 nepochs=2)
-    container._X_np[9, 3, 3, 0] = np.nan           # group 9 -> batch 2 (no shuffle)
+    container.X_np[9, 3, 3, 0] = np.nan           # group 9 -> batch 2 (no shuffle)
     with pytest.raises(NonFiniteLossError) as exc:
         train(container, plan, config, shuffle=False)
     assert (exc.value.epoch, exc.value.step) == (0, 2)
@@ -80,7 +80,7 @@ def test_nan_guard_stops_at_the_first_non_finite_batch():
 
 def test_nan_guard_reports_infinite_data():
     _, _, container, plan, config = small_setup(n_groups=16, validation_split=0.0, batch_size=8)
-    container._X_np[12] = np.inf                   # second batch
+    container.X_np[12] = np.inf                   # second batch
     with pytest.raises(NonFiniteLossError) as exc:
         train(container, plan, config, shuffle=False)
     assert (exc.value.epoch, exc.value.step) == (0, 1)
@@ -100,12 +100,12 @@ def test_output_scale_moves_only_when_trainable(trainable, tmp_path):
     probe_after = model_probe(model)
     if trainable:
         assert log_out != init_log
-        assert not np.array_equal(probe_after, container._probe_np)
+        assert not np.array_equal(probe_after, container.probe_np)
     else:
         assert log_out == init_log                 # bit-identical
         assert model.get_layer("input_scaler").log_scale.numpy() == np.float32(
             math.log(plan.input_scaler))
-        np.testing.assert_array_equal(probe_after, container._probe_np)
+        np.testing.assert_array_equal(probe_after, container.probe_np)
     assert s_in == pytest.approx(before[0], rel=0.01)
     assert result.scales == {"input_scale": s_in, "output_scale": s_out}
 
@@ -211,7 +211,7 @@ def _patch_amplitude_ratio(result, grouped, container, plan):
     from ptycho.evaluation import ls_scalar
     from ptycho.inference import reconstruct
 
-    probe = np.abs(container._probe_np)
+    probe = np.abs(container.probe_np)
     illum = probe > 0.1 * probe.max()
     recon = np.abs(reconstruct(result.diffraction_to_obj, container, plan))[..., 0]
     truth = np.abs(grouped.Y)[..., 0]
