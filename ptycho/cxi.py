@@ -55,7 +55,7 @@ import numpy as np
 from . import atomic
 from .errors import DataContractError
 from .frames import ArraySource, FrameArray, rows_per_block
-from .validation import require_power_of_two
+from .validation import require_power_of_two, require_same_shape
 
 __all__ = ["PLANCK", "SPEED_OF_LIGHT", "wavelength_from_energy", "object_pixel_size",
            "read_cxi", "open_hdf5", "write_cxi", "is_cxi", "IntensityToAmplitude"]
@@ -208,8 +208,7 @@ def _translations(entry, prefix: str, M: int) -> tuple[str, np.ndarray]:
 def _probe(entry, prefix: str, N: int, probe):
     if probe is not None:
         P = np.asarray(probe)
-        if P.shape != (N, N):
-            raise DataContractError("probe", f"argument has shape {P.shape}, frames need ({N}, {N})")
+        require_same_shape("probe", P, (N, N), of="frames'")
         return "probe argument", P.astype(np.complex64), "argument"
     path, node = _first(entry, _PROBE, prefix)
     if node is None:
@@ -220,8 +219,7 @@ def _probe(entry, prefix: str, N: int, probe):
     P = np.asarray(node[()])
     if P.ndim == 3 and P.shape[1:] == (N, N):
         P = P[0]  # probe modes: the first (dominant) one
-    if P.shape != (N, N):
-        raise DataContractError(path, f"probe shape {P.shape} does not match frames ({N}, {N})")
+    require_same_shape(path, P, (N, N), of="frames'")
     if P.dtype.kind not in "fciu":
         raise DataContractError(path, f"must be numbers, got dtype {P.dtype}")
     return path, P.astype(np.complex64), path
@@ -232,8 +230,7 @@ def _mask(entry, prefix: str, N: int):
     if node is None:
         return path, None
     mask = np.asarray(node[()])
-    if mask.shape != (N, N):
-        raise DataContractError(path, f"mask shape {mask.shape} does not match frames ({N}, {N})")
+    require_same_shape(path, mask, (N, N), of="frames'")
     if mask.dtype.kind not in "biu":
         raise DataContractError(path, f"must be an integer or boolean mask, got {mask.dtype}")
     invalid = mask != 0

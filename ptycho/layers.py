@@ -19,9 +19,11 @@ import math
 import numpy as np
 
 from . import tfload
+from .errors import ConfigError
 from .canvas import canvas_padding, support_window  # noqa: F401  (re-exported for old callers)
 from .physics import diffract_tf_channels_last, illuminate_tf
 from .probe import probe_mask
+from .validation import require_same_shape
 
 tf = tfload.tf()
 keras = tfload.keras()
@@ -253,8 +255,7 @@ class ProbeIllumination(keras.layers.Layer):
         self.use_mask = bool(use_mask)
         self.probe_trainable = bool(probe_trainable)
         init = np.zeros((self.N, self.N), np.complex64) if probe is None else np.asarray(probe)
-        if init.shape != (self.N, self.N):
-            raise ValueError(f"probe must have shape ({self.N}, {self.N}), got {init.shape}")
+        require_same_shape("probe", init, (self.N, self.N), error=ConfigError)
         self.probe_real = self.add_weight(
             name="probe_real", shape=(self.N, self.N), dtype="float32",
             initializer=keras.initializers.Constant(np.real(init).astype(np.float32)),

@@ -31,7 +31,7 @@ from .config import ModelConfig, TrainingConfig
 from .errors import ConfigError
 from .canvas import canvas_padding
 from .tfload import keras as _keras
-from .validation import require_finite, require_positive
+from .validation import require_finite, require_positive, require_same_shape
 
 INPUT_SCALER = "input_scaler"
 OUTPUT_SCALER = "output_scaler"
@@ -61,8 +61,7 @@ def _check_scale(name: str, value) -> float:
 
 def _check_probe(probe, N: int) -> np.ndarray:
     probe = np.asarray(probe)
-    if probe.shape != (N, N):
-        raise ConfigError("probe", f"must have shape ({N}, {N}), got {probe.shape}")
+    require_same_shape("probe", probe, (N, N), error=ConfigError)
     require_finite("probe", probe, error=ConfigError)
     return probe.astype(np.complex64)
 

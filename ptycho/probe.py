@@ -16,7 +16,7 @@ from scipy.signal.windows import gaussian
 
 from .errors import DataContractError
 from .validation import (require_finite, require_kind, require_nonzero, require_positive,
-                         require_power_of_two)
+                         require_power_of_two, require_same_shape)
 from .npz import read_npz
 
 PROBE_KEY = "probeGuess"
@@ -114,6 +114,5 @@ def make_probe(model_config, source="ideal") -> np.ndarray:
     else:
         path = experimental_probe_path() if source == "experimental" else source
         P = load_probe(path)
-        if P.shape != (N, N):
-            raise DataContractError(PROBE_KEY, f"shape {P.shape} does not match model N={N}")
+        require_same_shape(PROBE_KEY, P, (N, N), of="model")
     return normalize_probe(P, model_config.probe_scale)

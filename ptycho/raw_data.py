@@ -35,7 +35,7 @@ from .errors import DataContractError
 from .frames import FrameArray, is_frame_stack
 from .npz import open_npz_member, read_npz, write_npz
 from .validation import (require_finite, require_kind, require_nonzero, require_power_of_two,
-                         require_rank)
+                         require_rank, require_same_shape)
 
 __all__ = ["RawData", "DataContractError", "read_npz", "open_npz_member",
            "from_group", "DiffractionHealth", "scan_diffraction", "check_diffraction_health",
@@ -118,8 +118,7 @@ class RawData:
         probe = arrays["probeGuess"]
         require_kind("probeGuess", probe, "c", "complex (dtype kind 'c')")
         require_rank("probeGuess", probe, 2)
-        if probe.shape != (N, N):
-            raise DataContractError("probeGuess", f"shape {probe.shape} does not match N={N}")
+        require_same_shape("probeGuess", probe, (N, N), of="patterns'")
 
         for key in ("xcoords", "ycoords", "xcoords_start", "ycoords_start"):
             arr = arrays[key]

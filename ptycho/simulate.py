@@ -17,7 +17,8 @@ from .errors import ConfigError
 from .physics import diffract_np, illuminate_np
 from .probe import check_probe
 from .raw_data import RawData
-from .validation import require_finite, require_int, require_positive, require_rank
+from .validation import (require_finite, require_int, require_positive, require_rank,
+                         require_same_shape)
 
 #: SeedSequence spawn keys: independent streams derived from one integer seed
 SCAN_STREAM = 0
@@ -60,8 +61,7 @@ def _check_coords(xcoords, ycoords) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(xcoords, dtype=np.float64)
     y = np.asarray(ycoords, dtype=np.float64)
     require_rank("xcoords", x, 1, error=ConfigError)
-    if y.shape != x.shape:
-        raise ConfigError("ycoords", f"shape {y.shape} != xcoords shape {x.shape}")
+    require_same_shape("ycoords", y, x, of="xcoords", error=ConfigError)
     require_finite("xcoords", x, error=ConfigError)
     require_finite("ycoords", y, error=ConfigError)
     return x, y
@@ -194,8 +194,7 @@ def simulate_dataset(obj, probe, xcoords, ycoords, *, nphotons, seed, mask=None,
     N = probe.shape[0]
     if mask is not None:
         mask = np.asarray(mask, dtype=np.float64)
-        if mask.shape != (N, N):
-            raise ConfigError("mask", f"shape {mask.shape} does not match probe {(N, N)}")
+        require_same_shape("mask", mask, (N, N), of="probe", error=ConfigError)
     x, y = _check_coords(xcoords, ycoords)
     if x.shape[0] == 0:
         raise ConfigError("xcoords", "needs at least one scan position")

@@ -5,6 +5,9 @@ import math
 
 import numpy as np
 
+from .errors import ConfigError
+from .validation import require_same_shape
+
 
 def finite_or_none(value) -> float | None:
     """`value` as a float, or None when it is None, NaN or +-Inf (the JSON-safe form of a
@@ -16,7 +19,8 @@ def finite_or_none(value) -> float | None:
 
 
 def pearson(a, b, *, axis=None):
-    """Pearson correlation coefficient of two equally shaped real arrays, in float64.
+    """Pearson correlation coefficient of two equally shaped real arrays, in float64 (ConfigError
+    naming b when the shapes differ).
 
     axis None: one float over all elements; an int or tuple: an array with those axes reduced
     (e.g. axis=(1, 2) gives one r per (K, H, W) patch). NaN where either input is constant.
@@ -24,8 +28,7 @@ def pearson(a, b, *, axis=None):
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"pearson of arrays of different shapes {a.shape} and {b.shape}")
+    require_same_shape("b", b, a, of="a", error=ConfigError)
     if axis is None:
         if a.size == 0 or np.ptp(a) == 0 or np.ptp(b) == 0:
             return math.nan

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
-from .validation import require_finite
+from .validation import require_finite, require_same_shape
 
 #: canvas weight below which a pixel counts as uncovered (its value is set to 0)
 MIN_WEIGHT = 1e-6
@@ -99,8 +99,8 @@ def stitch_patches(patches, xcoords, ycoords, *, crop: int, origin=None, shape=N
     K, N, _ = flat.shape
     x = np.asarray(xcoords, dtype=np.float64).reshape(-1)
     y = np.asarray(ycoords, dtype=np.float64).reshape(-1)
-    if x.shape != (K,) or y.shape != (K,):
-        raise ConfigError("xcoords", f"need {K} x and y positions, got {x.shape} and {y.shape}")
+    require_same_shape("xcoords", x, (K,), error=ConfigError)
+    require_same_shape("ycoords", y, (K,), error=ConfigError)
     require_finite("xcoords", x, error=ConfigError)
     require_finite("ycoords", y, error=ConfigError)
     if isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or not 1 <= crop <= N:

@@ -110,3 +110,18 @@ def require_nonzero(name: str, array, *, error=DataContractError) -> None:
     """Raise ("is all zero") unless `array` has at least one non-zero element."""
     if not np.any(np.asarray(array) != 0):
         raise error(name, "is all zero")
+
+
+def require_same_shape(name: str, array, expected, *, of: str = "",
+                       error=DataContractError) -> None:
+    """Raise unless `array` has the shape `expected`: a tuple of ints, or an array (its shape).
+
+    of: what `expected` is the shape of ("truth", "xcoords", "frames"): the problem reads
+    "shape (a) != <of> shape (b)"; without it, "must have shape (b), got shape (a)".
+    """
+    shape = tuple(np.shape(array))
+    want = (tuple(int(n) for n in expected) if isinstance(expected, tuple)
+            else tuple(np.shape(expected)))
+    if shape != want:
+        raise error(name, f"shape {shape} != {of} shape {want}" if of
+                    else f"must have shape {want}, got shape {shape}")

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..atomic import replacing
 from ..errors import ConfigError
+from ..validation import require_same_shape
 from .phase import aligned_phases
 
 
@@ -27,8 +28,7 @@ def save_comparison_png(path, truth, recon, *, title: str | None = None,
 
     truth = np.asarray(truth)
     recon = np.asarray(recon)
-    if truth.shape != recon.shape:
-        raise ConfigError("recon", f"shape {recon.shape} != truth shape {truth.shape}")
+    require_same_shape("recon", recon, truth, of="truth", error=ConfigError)
     path = pathlib.Path(path)
     keep = np.ones(truth.shape, bool) if covered is None else np.asarray(covered, bool)
     if keep.shape != truth.shape or not keep.any():

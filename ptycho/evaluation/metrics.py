@@ -8,14 +8,14 @@ import numpy as np
 
 from .. import stats
 from ..errors import ConfigError
+from ..validation import require_same_shape
 
 
 def float_pair(recon, truth) -> tuple[np.ndarray, np.ndarray]:
     """Both images as float64 arrays; ConfigError naming recon when the shapes differ."""
     recon = np.asarray(recon, dtype=np.float64)
     truth = np.asarray(truth, dtype=np.float64)
-    if recon.shape != truth.shape:
-        raise ConfigError("recon", f"shape {recon.shape} != truth shape {truth.shape}")
+    require_same_shape("recon", recon, truth, of="truth", error=ConfigError)
     return recon, truth
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
+from ..validation import require_same_shape
 from .regions import evaluated_pixels
 
 
@@ -26,8 +27,7 @@ def global_phase(recon, truth, mask=None) -> float:
     exp(i*phi0) that best maps truth onto recon in least squares (0.0 when the sum is 0)."""
     recon = np.asarray(recon, dtype=np.complex128)
     truth = np.asarray(truth, dtype=np.complex128)
-    if recon.shape != truth.shape:
-        raise ConfigError("recon", f"shape {recon.shape} != truth shape {truth.shape}")
+    require_same_shape("recon", recon, truth, of="truth", error=ConfigError)
     sel = evaluated_pixels(truth.shape, mask)
     total = np.sum(np.conj(truth[sel]) * recon[sel])
     return float(np.angle(total)) if total != 0 else 0.0
@@ -92,7 +92,6 @@ def align_phase(phase_recon, phase_true, mask=None) -> tuple[np.ndarray, np.ndar
     phase offset (circular mean of the difference) removed, unwrapped, mean and plane removed."""
     phase_recon = np.asarray(phase_recon, dtype=np.float64)
     phase_true = np.asarray(phase_true, dtype=np.float64)
-    if phase_recon.shape != phase_true.shape:
-        raise ConfigError("recon", f"shape {phase_recon.shape} != truth shape {phase_true.shape}")
+    require_same_shape("recon", phase_recon, phase_true, of="truth", error=ConfigError)
     a, b, _ = aligned_phases(np.exp(1j * phase_recon), np.exp(1j * phase_true), mask)
     return a, b

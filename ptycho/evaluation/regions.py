@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from ..errors import ConfigError
+from ..validation import require_same_shape
 
 #: smallest side (pixels) of the covered rectangle on which SSIM and FRC are computed
 MIN_RECTANGLE = 16
@@ -62,8 +63,7 @@ def largest_true_rectangle(mask) -> tuple[slice, slice]:
 def evaluated_pixels(shape, mask) -> np.ndarray:
     """(H, W) bool of the evaluated pixels: `mask`, or every pixel of `shape` when None."""
     sel = np.ones(shape, bool) if mask is None else np.asarray(mask, bool)
-    if sel.shape != tuple(shape):
-        raise ConfigError("mask", f"shape {sel.shape} != image shape {tuple(shape)}")
+    require_same_shape("mask", sel, tuple(shape), of="image", error=ConfigError)
     return sel
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..stats import finite_or_none
+from ..validation import require_rank, require_same_shape
 
 #: default upsampling of the sub-pixel registration (shift resolution 1/20 px)
 UPSAMPLE_FACTOR = 20
@@ -129,8 +130,8 @@ def measure_shift(recon, truth, region=None, *, upsample_factor: int = UPSAMPLE_
         raise ConfigError("max_iterations", f"must be >= 1 (passes to run), got {max_iterations}")
     recon = np.asarray(recon)
     truth = np.asarray(truth)
-    if recon.shape != truth.shape or recon.ndim != 2:
-        raise ConfigError("recon", f"shape {recon.shape} != truth shape {truth.shape} (2-D)")
+    require_same_shape("recon", recon, truth, of="truth", error=ConfigError)
+    require_rank("recon", recon, 2, error=ConfigError)
     rows, cols = region if region is not None else (slice(None), slice(None))
     ref = truth[rows, cols]
     if min(ref.shape) < 2:

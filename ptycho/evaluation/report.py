@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..stats import finite_or_none
+from ..validation import require_same_shape
 from .baseline import baseline_patches, constant_amplitude_baseline
 from .figure import save_comparison_png
 from .frc import FRC_THRESHOLDS, HALF_BIT, frc_summary
@@ -69,8 +70,7 @@ def phase_metrics(recon_phase, true_phase, mask=None) -> dict:
     circular mean of the phase difference. Phases in radians, (H, W)."""
     recon_phase = np.asarray(recon_phase, dtype=np.float64)
     true_phase = np.asarray(true_phase, dtype=np.float64)
-    if recon_phase.shape != true_phase.shape:
-        raise ConfigError("recon", f"shape {recon_phase.shape} != truth shape {true_phase.shape}")
+    require_same_shape("recon", recon_phase, true_phase, of="truth", error=ConfigError)
     return complex_phase_metrics(np.exp(1j * recon_phase), np.exp(1j * true_phase), mask)
 
 
@@ -124,13 +124,12 @@ def evaluate_images(recon, truth, baseline, *, xcoords, ycoords, origin=(0.0, 0.
     recon = np.asarray(recon)
     truth = np.asarray(truth)
     baseline = np.asarray(baseline)
-    if not (recon.shape == truth.shape == baseline.shape):
-        raise ConfigError("recon", f"shapes differ: recon {recon.shape}, truth {truth.shape}, "
-                                   f"baseline {baseline.shape}")
+    require_same_shape("recon", recon, truth, of="truth", error=ConfigError)
+    require_same_shape("baseline", baseline, truth, of="truth", error=ConfigError)
     rows, cols = scan_region(xcoords, ycoords, truth.shape, origin)
     cov_full = None if covered is None else np.asarray(covered, bool)
-    if cov_full is not None and cov_full.shape != truth.shape:
-        raise ConfigError("covered", f"shape {cov_full.shape} != image shape {truth.shape}")
+    if cov_full is not None:
+        require_same_shape("covered", cov_full, truth, of="image", error=ConfigError)
     registration = {"enabled": bool(register), "shift": None, "applied": False,
                     "upsample_factor": int(upsample_factor)}
     valid_full = cov_full

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, DataContractError, PtychoError
+from ..validation import require_same_shape
 
 __all__ = ["PTYLAB_EXTRA", "WHOLE_PIXEL_TOLERANCE", "OracleUnavailableError", "require_ptylab",
            "Geometry", "PtyLabInput", "to_ptylab", "default_scale"]
@@ -168,16 +169,13 @@ def _diffraction(raw) -> np.ndarray:
 
 def _probe(raw, N: int, mask) -> np.ndarray:
     probe = np.asarray(raw.probeGuess)
-    if probe.shape != (N, N):
-        raise DataContractError("probeGuess", f"shape {probe.shape} does not match the "
-                                              f"patterns' ({N}, {N})")
+    require_same_shape("probeGuess", probe, (N, N), of="patterns")
     if not np.isfinite(probe).all():
         raise DataContractError("probeGuess", "contains NaN or Inf")
     probe = probe.astype(np.complex128)
     if mask is not None:
         mask = np.asarray(mask, dtype=np.float64)
-        if mask.shape != (N, N):
-            raise ConfigError("mask", f"shape {mask.shape} does not match the probe ({N}, {N})")
+        require_same_shape("mask", mask, (N, N), of="probe", error=ConfigError)
         probe = probe * mask
     return probe
 
@@ -198,8 +196,8 @@ def to_ptylab(raw, *, mask=None, scale: float | None = None, geometry: Geometry 
     probe = _probe(raw, N, mask)
     x = _whole_pixels("xcoords", np.asarray(raw.xcoords, dtype=np.float64))
     y = _whole_pixels("ycoords", np.asarray(raw.ycoords, dtype=np.float64))
-    if x.shape != (M,) or y.shape != (M,):
-        raise DataContractError("xcoords", f"need {M} positions, got {x.shape} and {y.shape}")
+    require_same_shape("xcoords", x, (M,), of="diffraction frames'")
+    require_same_shape("ycoords", y, (M,), of="diffraction frames'")
     scale = default_scale(raw) if scale is None else _positive("scale", scale)
     geometry = Geometry() if geometry is None else geometry
     if object_shape is None:

@@ -155,6 +155,22 @@ def test_require_rank():
     assert exc.value.field == "obj" and exc.value.problem == "must have rank 2, got shape (5,)"
 
 
+def test_require_same_shape():
+    v.require_same_shape("probe", np.zeros((4, 4)), (4, 4))
+    v.require_same_shape("recon", np.zeros((2, 3)), np.ones((2, 3)), of="truth")
+    v.require_same_shape("x", [1.0, 2.0], (np.int64(2),))
+    with pytest.raises(DataContractError) as exc:
+        v.require_same_shape("probeGuess", np.zeros((4, 5)), (4, 4))
+    assert exc.value.key == "probeGuess"
+    assert exc.value.problem == "must have shape (4, 4), got shape (4, 5)"
+    with pytest.raises(ConfigError) as exc:
+        v.require_same_shape("recon", np.zeros((3, 3)), np.zeros((3, 4)), of="truth",
+                             error=ConfigError)
+    assert exc.value.field == "recon" and exc.value.problem == "shape (3, 3) != truth shape (3, 4)"
+    with pytest.raises(DataContractError, match=r"got shape \(3,\)"):  # same size, other rank
+        v.require_same_shape("x", np.zeros(3), (3, 1))
+
+
 def test_require_kind():
     v.require_kind("scan_index", np.arange(3, dtype=np.uint8), "iu", "integer")
     with pytest.raises(DataContractError) as exc:
