@@ -2,6 +2,9 @@
 
 - `assert_golden(snapshot, record, directory=...)`: a telemetry record matches its golden,
   through a syrupy extension that compares with the ledger tolerances (not string equality).
+- `assert_checks_pass(record)`, `assert_caught(record, check, stage)`,
+  `assert_matches_golden(record, golden_dir)` (from `parity.assertions`): plain assertions whose
+  failure message is the check table or the golden difference table.
 - pytest plugin (entry point ``pytest11: parity``): fixtures `golden` (assert a record against
   its golden), `parity_golden_dir`, `parity_ledger` and `parity_tolerance`, and the ini option
   ``parity_golden_dir``; a fork of the pipeline gates its own runs with the same machinery.
@@ -51,6 +54,7 @@ import pytest
 from ptycho import atomic
 
 from . import jsonsafe
+from .assertions import assert_caught, assert_checks_pass, assert_matches_golden, checks_table
 from .golden import (GOLDEN_DIR_NAME, GoldenError, KeyResult, compare_golden, display_path, failures,
                      find_golden_dir, golden_stem, ledger_of, make_golden, merge_golden, parse_golden,
                      provenance, regenerate_hint, results_table)
