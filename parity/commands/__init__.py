@@ -8,7 +8,8 @@ environment (`parity.commands.common`) and maps errors to exit codes (`main`, in
 
 Adding a command: write a module here with `register_<name>(subparsers)` (add a parser, set
 `func(args) -> int`) and append the registrar to `COMMAND_REGISTRARS`; commands appear in
-`--help` in that order.
+`--help` in that order. Every command gets `--verbose` (TensorFlow's C++ log lines, hidden by
+default: `common.set_tf_logging`).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ptycho.errors import PtychoError
 from ..errors import ParityError
 from .bench import register_bench
 from .check import register_check, run_check
-from .common import EXIT_OK, EXIT_USAGE
+from .common import EXIT_OK, EXIT_USAGE, add_verbose_option, set_tf_logging
 from .doctor import register_doctor
 from .golden import register_golden
 from .images import register_images
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for register in COMMAND_REGISTRARS:
         register(sub)
+    for command_parser in sub.choices.values():
+        add_verbose_option(command_parser)
     return parser
 
 
@@ -70,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help (0) or usage error (2)
         return int(exc.code or 0)
     args._argv = argv
+    set_tf_logging(args.verbose)
     try:
         return int(args.func(args))
     except INPUT_ERRORS as exc:

@@ -2,14 +2,15 @@
 
 This is the only place (with the other modules of `parity.commands`) that reads the process
 environment: PARITY_FAULT (test faults), PARITY_GOLDEN_DIR (the golden directory) and
-GITHUB_STEP_SUMMARY (where `check` appends its table in GitHub Actions).
+GITHUB_STEP_SUMMARY (where `check` appends its table in GitHub Actions); it also sets
+TF_CPP_MIN_LOG_LEVEL, TensorFlow's C++ log threshold, before TensorFlow loads (`set_tf_logging`).
 """
 from __future__ import annotations
 
 import argparse
 import os
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from ..faults import ENV as FAULT_ENV
 from ..faults import parse_faults
@@ -19,6 +20,10 @@ from ..tolerances import Ledger
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 GOLDEN_DIR_ENV = "PARITY_GOLDEN_DIR"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+#: TensorFlow's C++ (absl) log threshold: 0 everything, 3 FATAL only
+TF_LOG_ENV = "TF_CPP_MIN_LOG_LEVEL"
+#: the threshold of a command without --verbose / with it
+TF_LOG_QUIET, TF_LOG_VERBOSE = "3", "0"
 
 
 def add_golden_dir_option(p: argparse.ArgumentParser) -> None:
@@ -26,6 +31,26 @@ def add_golden_dir_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--golden-dir", type=pathlib.Path,
                    help=f"golden directory with tolerances.toml (default: ${GOLDEN_DIR_ENV}, else the "
                         "first golden/ holding a tolerances.toml from the current directory upward)")
+
+
+def add_verbose_option(p: argparse.ArgumentParser) -> None:
+    """--verbose: show TensorFlow's C++ log lines (hidden by default)."""
+    p.add_argument("--verbose", action="store_true",
+                   help="show TensorFlow's C++ log lines on stderr (CUDA probing at import, "
+                        "tf.data rewrites); hidden by default, Python errors are always shown")
+
+
+def set_tf_logging(verbose: bool, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Set TensorFlow's C++ log threshold for this process and its workers; effective only
+    before TensorFlow is imported (commands import it lazily, after this).
+
+    Quiet (3): on a CPU-only machine TensorFlow writes about a dozen INFO/ERROR lines that are
+    not errors of this run (absl's pre-init notice, cudart_stub's "Could not find cuda drivers",
+    cuda_platform's "failed call to cuInit" from probing for a GPU, and tf.data's "NodeDef
+    mentions attribute use_unbounded_threadpool" when op determinism turns Keras' parallel
+    batch map sequential). FATAL lines and every Python exception still show. Verbose (0):
+    everything TensorFlow logs."""
+    environ[TF_LOG_ENV] = TF_LOG_VERBOSE if verbose else TF_LOG_QUIET
 
 
 def add_cluster_options(p: argparse.ArgumentParser, what: str, scheduler_note: str) -> None:

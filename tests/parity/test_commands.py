@@ -13,6 +13,7 @@ from parity.commands.common import GOLDEN_DIR_ENV
 from parity.faults import FAULTS
 from parity import jsonsafe
 from tests.conftest import GOLDEN_DIR, LEDGER_PATH
+from tests.parity.test_quiet import absl_lines
 from tests.parity.test_records import make_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -174,6 +175,8 @@ def test_check_passes_end_to_end_on_the_clean_tree(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "**16/16 replays ok**" in proc.stdout
     assert (tmp_path / "report.md").is_file()
+    # quiet by default: no TensorFlow C++ log line (CUDA probing, tf.data) on a CPU-only machine
+    assert absl_lines(proc.stderr) == [], proc.stderr
 
 
 # --------------------------------------------------------------------------- golden
