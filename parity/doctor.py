@@ -202,7 +202,7 @@ def _pngs(raw, out_dir: pathlib.Path, mean: np.ndarray) -> dict[str, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(out_dir)
     paths = {"mean_pattern": out_dir / "mean_pattern.png", "scan": out_dir / "scan.png"}
     fig, ax = plt.subplots(figsize=(4.5, 4))
     im = ax.imshow(np.log10(mean + 1e-12 * max(1.0, float(mean.max()))), cmap="magma")

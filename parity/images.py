@@ -307,7 +307,7 @@ def write_pngs(a: np.ndarray, b: np.ndarray, cmp: ImageComparison, out_dir: str 
     from matplotlib.figure import Figure
 
     out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(out_dir)
 
     def save(fig: Figure, name: str) -> pathlib.Path:
         FigureCanvasAgg(fig)

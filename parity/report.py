@@ -184,25 +184,31 @@ def _scales_png(results: Sequence[ReplayResult], path: pathlib.Path) -> None:
 
 def write_report(out_dir: str | os.PathLike, results: Sequence[ReplayResult], *,
                  meta: Mapping[str, Any], wall_s: float) -> dict[str, pathlib.Path]:
-    """Write report.md, report.json, invariants.png and scales.png into `out_dir` (atomic
-    text files); return {name: path}."""
+    """Write report.md, report.json, invariants.png and scales.png into `out_dir` (each
+    atomically); return {name: path}. When one cannot be written (full disk, read-only folder:
+    WriteError) or the run is interrupted, the four are removed: no partial report remains."""
     out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    atomic.make_dirs(out)
     paths = {"heatmap": out / "invariants.png", "scales": out / "scales.png"}
-    _heatmap_png(results, paths["heatmap"])
-    _scales_png(results, paths["scales"])
-    n_fail = sum(r.failed for r in results)
-    md = [f"# parity check ({meta.get('tier', '?')} tier)", "",
-          f"- date (UTC): {meta.get('date', '')}",
-          f"- command: `{meta.get('command', '')}`",
-          f"- result: {'FAIL' if n_fail else 'ok'} ({len(results) - n_fail}/{len(results)} replays ok)",
-          "", "## Summary", "", summary_markdown(results, wall_s=wall_s),
-          "![invariants](invariants.png)", "", "![scales](scales.png)", "", "## Checks", ""]
-    md.extend(checks_markdown(r) for r in results)
-    paths["markdown"] = atomic.write_text(out / "report.md", "\n".join(md))
-    doc = {"schema": REPORT_SCHEMA, "meta": dict(meta), "wall_s": wall_s,
-           "ok": n_fail == 0, "replays": [r.to_dict() for r in results]}
-    paths["json"] = jsonsafe.write_json(out / "report.json", doc)
+    try:
+        _heatmap_png(results, paths["heatmap"])
+        _scales_png(results, paths["scales"])
+        n_fail = sum(r.failed for r in results)
+        md = [f"# parity check ({meta.get('tier', '?')} tier)", "",
+              f"- date (UTC): {meta.get('date', '')}",
+              f"- command: `{meta.get('command', '')}`",
+              f"- result: {'FAIL' if n_fail else 'ok'} ({len(results) - n_fail}/{len(results)} replays ok)",
+              "", "## Summary", "", summary_markdown(results, wall_s=wall_s),
+              "![invariants](invariants.png)", "", "![scales](scales.png)", "", "## Checks", ""]
+        md.extend(checks_markdown(r) for r in results)
+        doc = {"schema": REPORT_SCHEMA, "meta": dict(meta), "wall_s": wall_s,
+               "ok": n_fail == 0, "replays": [r.to_dict() for r in results]}
+        paths["json"] = jsonsafe.write_json(out / "report.json", doc)
+        paths["markdown"] = atomic.write_text(out / "report.md", "\n".join(md))
+    except BaseException:  # a report is whole or absent: no file of it claims a verdict alone
+        for name in ("invariants.png", "scales.png", "report.json", "report.md"):
+            (out / name).unlink(missing_ok=True)
+        raise
     return paths
 
 

@@ -46,14 +46,17 @@ Every missing or inconsistent field raises `DataContractError` whose key is the 
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import pathlib
+import resource
 
 import numpy as np
 
 from . import atomic
-from .errors import DataContractError
+from .errors import DataContractError, WriteError
 from .frames import ArraySource, FrameArray, rows_per_block
 from .validation import require_power_of_two, require_same_shape
 
@@ -401,6 +404,39 @@ def open_hdf5(path, *, check_values: bool = True, **options):
         raise
 
 
+#: room an HDF5 file of write_cxi takes beyond its arrays (headers, attributes, metadata), a
+#: generous bound
+HDF5_OVERHEAD_BYTES = 256 * 1024
+
+
+def _check_room(path: pathlib.Path, nbytes: int) -> None:
+    """Refuse to write a file of about `nbytes` that cannot fit: past the process's file size
+    limit (RLIMIT_FSIZE, `ulimit -f`) or beyond the free room of the filesystem. HDF5 handles
+    neither well (found by tests/parity/test_write_faults.py, h5py 3.14 / HDF5 1.14.6): a write
+    past the size limit crashes the interpreter (SIGSEGV), and a full disk raises a RuntimeError
+    ("Can't decrement id ref count") and then crashes the interpreter when the file's objects
+    are garbage-collected. Checked before HDF5 is called; a disk that fills up during the write
+    still raises WriteError (the file object driver turns the failed write into ENOSPC)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY and soft < nbytes:
+        raise WriteError(path, f"{os.strerror(errno.EFBIG)} (errno EFBIG): the file size limit "
+                               f"(ulimit -f) is {soft} bytes, below the about "
+                               f"{nbytes} bytes this CXI file needs; nothing written",
+                         errno=errno.EFBIG)
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes:
+        raise WriteError(path, f"{os.strerror(errno.ENOSPC)} (errno ENOSPC): {free} bytes free, "
+                               f"this CXI file needs about {nbytes}; nothing written",
+                         errno=errno.ENOSPC)
+
+
 def write_cxi(path, raw, *, energy_J: float, distance_m: float, pixel_m: float, scale: float,
               mask=None, translation_sign: int = 1, compression: str | None = None,
               block_bytes: int = 8 * 1024 * 1024) -> pathlib.Path:
@@ -431,8 +467,10 @@ def write_cxi(path, raw, *, energy_J: float, distance_m: float, pixel_m: float, 
     meta["cxi_scale"] = float(scale)
     meta.pop("source", None)
     path = pathlib.Path(path)
+    _check_room(path, M * N * N * 4 + N * N * 12 + M * 24 + HDF5_OVERHEAD_BYTES)
     with atomic.replacing(path, suffix=".cxi") as tmp:
-        with h5py.File(tmp, "w") as f:
+        # a Python file object: a failed write raises OSError (ENOSPC) from Python, not HDF5
+        with open(tmp, "wb+") as fh, h5py.File(fh, "w") as f:
             f.attrs["creator"] = "ptycho.cxi.write_cxi"
             f.attrs["default"] = "entry_1"
             f.create_dataset("cxi_version", data=160)

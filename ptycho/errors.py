@@ -47,6 +47,18 @@ class GroupingError(PtychoError, NamedProblemError, ValueError):
     name_attr = "field"
 
 
+class WriteError(PtychoError, NamedProblemError, OSError):
+    """A file could not be written (disk full, read-only folder, no permission, file too large).
+    `path` names the file that was to be written; `errno` is the operating system's code. The
+    old file (if any) is left as it was and no temp file remains (`ptycho.atomic`)."""
+
+    name_attr, prefix, str_name = "path", "cannot write ", True
+
+    def __init__(self, path, problem: str, errno: int | None = None):
+        super().__init__(path, problem)
+        self.errno = errno
+
+
 class StaleConfigError(PtychoError, RuntimeError):
     """The legacy flat dict disagrees with the dataclass configuration.
 

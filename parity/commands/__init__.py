@@ -3,7 +3,8 @@
 Commands (each has --help): list, diff-profiles, replay, check, golden, trace-diff, inspect,
 compare-images, bench-report. Exit codes: 0 everything holds, 1 a check or golden failed (or two
 records differ), 2 usage or input error (unknown scenario, unreadable or invalid file, bad
-option, no golden directory). This package is the only layer that parses arguments, reads the
+option, no golden directory, a file that cannot be written: disk full, read-only folder), 130 /
+143 interrupted by SIGINT / SIGTERM (`parity.commands.signals`). This package is the only layer that parses arguments, reads the
 environment (`parity.commands.common`) and maps errors to exit codes (`main`, in one place).
 
 Adding a command: write a module here with `register_<name>(subparsers)` (add a parser, set
@@ -17,6 +18,7 @@ import argparse
 import sys
 from typing import Any, Callable
 
+from ptycho.atomic import write_error
 from ptycho.errors import PtychoError
 
 from ..errors import ParityError
@@ -28,6 +30,7 @@ from .golden import register_golden
 from .images import register_images
 from .listing import register_diff_profiles, register_list
 from .replay import register_replay
+from .signals import Terminated, interrupt_exit, terminate_as_interrupt
 from .trace import register_trace
 
 #: registrars in --help order; append new commands here
@@ -75,10 +78,23 @@ def main(argv: list[str] | None = None) -> int:
     args._argv = argv
     set_tf_logging(args.verbose)
     try:
-        return int(args.func(args))
+        with terminate_as_interrupt():
+            return int(args.func(args))
     except INPUT_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a write that failed outside ptycho.atomic (full disk, read-only)
+        typed = write_error(exc.filename, exc) if exc.filename else None
+        if typed is None:
+            raise
+        print(f"error: {typed}", file=sys.stderr)
+        return EXIT_USAGE
+    except (KeyboardInterrupt, Terminated) as exc:
+        code, name = interrupt_exit(exc)
+        print(f"error: interrupted by {name}: `python -m parity {args.command}` stopped before "
+              "it finished; it wrote no report and no golden for the unfinished work (exit "
+              f"{code})", file=sys.stderr)
+        return code
 
 
 __all__ = ["COMMAND_REGISTRARS", "EXIT_OK", "EXIT_USAGE", "build_parser", "main", "run_check"]

@@ -12,6 +12,8 @@ import os
 import pathlib
 from collections.abc import Mapping, MutableMapping
 
+from ptycho.atomic import write_error
+
 from ..faults import ENV as FAULT_ENV
 from ..faults import parse_faults
 from ..golden import GoldenError, find_golden_dir, ledger_of
@@ -97,6 +99,12 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] = os.environ) 
     target = environ.get(STEP_SUMMARY_ENV)
     if not target:
         return False
-    with open(target, "a", encoding="utf-8") as fh:
-        fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    try:
+        with open(target, "a", encoding="utf-8") as fh:
+            fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    except OSError as exc:  # a full disk or read-only runner folder: exit 2 naming the file
+        typed = write_error(target, exc)
+        if typed is None:
+            raise
+        raise typed from exc
     return True

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import shlex
 import sys
 from typing import Any
 
+from ptycho.errors import WriteError
+
+from .. import golden_lock
 from ..golden import (GoldenError, compare_golden, display_path, failures, fmt_value, golden_path,
                       is_default_golden_dir, ledger_of, load_golden, orphan_goldens,
                       regenerate_hint, results_table, update_goldens, update_table)
@@ -70,11 +74,58 @@ def _resolve_golden(arg: str, directory: pathlib.Path) -> pathlib.Path:
     return directory / f"{arg}.json"
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    return shlex.join(["python", "-m", "parity", *(getattr(args, "_argv", None) or ["golden", "update"])])
+
+
+def _write_goldens(records: list, directory: pathlib.Path, args: argparse.Namespace,
+                   lock: golden_lock.UpdateLock) -> list:
+    """update_goldens one record at a time under the directory's update lock, journaling each
+    golden file before and after it is replaced (parity.golden_lock)."""
+    ledger = ledger_of(directory)
+    updates = []
+    try:
+        for record in records:
+            name = golden_path(directory, record).name
+            lock.start_writing(name)
+            (update,) = update_goldens([record], directory, ledger=ledger, force=args.force)
+            if update.written:
+                lock.done_writing(name)
+            else:
+                lock.writing = None
+            updates.append(update)
+    except BaseException as exc:
+        if isinstance(exc, WriteError):  # an atomic write that failed left its file unchanged
+            lock.writing = None
+        done = f": {', '.join(lock.written)}; its journal {lock.path} stays until the next " \
+               "update" if lock.written else ""
+        print(f"error: golden update stopped after it wrote {len(lock.written)} of "
+              f"{len(records)} golden files{done}", file=sys.stderr)
+        raise
+    return updates
+
+
+def _note_interrupted(lock: golden_lock.UpdateLock) -> None:
+    """Say that an earlier update was interrupted (the journal it left) and what it wrote."""
+    if lock.previous is None:
+        return
+    temps = f"; removed its temp files {', '.join(lock.removed_temps)}" if lock.removed_temps else ""
+    print(f"note: an earlier golden update was interrupted: {lock.previous.holder()} "
+          f"{lock.previous.files_line()}; this update rewrites the goldens it covers - review "
+          f"`git diff` of the golden directory{temps}\n")
+
+
 def _cmd_update(args: argparse.Namespace) -> int:
     directory = golden_dir(args)
-    records = _records_from_args(args, directory)
-    updates = update_goldens(records, directory, ledger=ledger_of(directory), force=args.force,
-                             dry_run=args.dry_run)
+    if args.dry_run:
+        records = [coerce_record(r) for r in _records_from_args(args, directory)]
+        updates = update_goldens(records, directory, ledger=ledger_of(directory),
+                                 force=args.force, dry_run=True)
+    else:  # the lock is held from before the replay: a second update stops at once
+        with golden_lock.update_lock(directory, _command_line(args)) as lock:
+            _note_interrupted(lock)
+            records = [coerce_record(r) for r in _records_from_args(args, directory)]
+            updates = _write_goldens(records, directory, args, lock)
     orphans = orphans_of(directory)
     if orphans:
         print(f"note: {len(orphans)} orphan golden(s) in {display_path(directory)} "
