@@ -1,7 +1,7 @@
 """The ratio table of a pytest-benchmark run (`python -m parity bench-report BENCH.json`),
 and the comparison of the ratios of two runs (`bench-report BASE.json NEW.json`).
 
-The benchmarks in `tests/bench/` (DESIGN §9) time a reference ("roofline") in the same run and
+The benchmarks in `tests/bench/` (docs/design.md §9) time a reference ("roofline") in the same run and
 store, in each benchmark's `extra_info`, a list of rows
 
     {"metric": str, "unit": "s" | "GFLOP/s" | "MiB" | "patterns/s", "ours": float | None,
@@ -43,7 +43,7 @@ GOAL_OPS = {"<=": operator.le, ">=": operator.ge}
 GOAL_ON = ("ratio", "ours")
 UNITS = ("s", "GFLOP/s", "MiB", "patterns/s")
 ROW_KEYS = ("metric", "unit", "ours", "roofline", "reference", "ratio", "goal", "met")
-#: extra_info keys every benchmark records (DESIGN §9)
+#: extra_info keys every benchmark records (docs/design.md §9)
 REQUIRED_INFO = ("kind", "case", "impl", "device", "dtype", "shape", "threads", "versions", "rows")
 
 

@@ -1,7 +1,7 @@
 """Dataset doctor (`python -m parity inspect FILE [--nphotons X] [--gridsize 2]`).
 
 For a user's own dataset (experimental ones included; no ground truth needed): validate the
-data contract (DESIGN §6) with a clear error naming the key (the HDF5 path for CXI files), and
+data contract (docs/design.md §6) with a clear error naming the key (the HDF5 path for CXI files), and
 print the scale diagnostics: E, g, s, s_cf and s/s_cf (= g), the implied object amplitude vs
 each activation's ceiling, the canvas a grouping needs, NaN / Inf / negative / all-zero pattern
 counts; PNGs of the mean diffraction pattern and of the scan.
@@ -321,7 +321,7 @@ def format_report(report: dict[str, Any]) -> str:
         return "\n".join(lines) + "\n"
     lines.append("data contract: ok")
     s = report["scale"]
-    lines += ["", "## Scale (DESIGN §4)", "",
+    lines += ["", "## Scale (docs/design.md §4)", "",
               f"- N = {s['N']}, M = {s['M']} patterns",
               f"- E = mean sum_xy X^2 = {s['E']:.6g} (target after normalization (N/2)^2 = "
               f"{s['target_energy']:g})",

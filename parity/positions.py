@@ -3,7 +3,7 @@
 `array_stats` (min/max/mean/std/sums) is invariant to a permutation of pixels, so a shift,
 flip or transpose changes none of its values. `position_stats` gives the intensity centroid
 (row, col) of the image axes and, for diffraction arrays, the mean value at the DC pixel
-(N/2, N/2) (DESIGN §3); `correlation` gives the Pearson correlation of an array with another
+(N/2, N/2) (docs/design.md §3); `correlation` gives the Pearson correlation of an array with another
 of the same shape (the previous stage's), 1 for a positive multiple, below 1 for a pixel
 permutation. float64, in blocks of POSITION_BLOCK patterns (never a float64 copy of a large
 array), fixed summation order (bit-identical across processes).

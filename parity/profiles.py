@@ -5,7 +5,7 @@ TrainingConfig fields, "model.<field>" for ModelConfig fields) applied on top of
 defaults. Precedence when a replay resolves its configuration (parity.scenarios):
 defaults < profile < scenario < tier < explicit overrides (e.g. `--grouping`).
 
-DESIGN §4: legacy feeds X_norm and scales labels/output with s_cf (one scalar), groups with the
+docs/design.md §4: legacy feeds X_norm and scales labels/output with s_cf (one scalar), groups with the
 legacy strategy (K=7, seed included), uses the full Poisson NLL and a sigmoid amplitude; current
 feeds X_raw, uses the dataset-derived s, the current grouping (K=4), the mean NLL and softplus.
 `legacy` reproduces `ptycho.legacy.DEFAULTS`; `current` is `TrainingConfig()` (tests pin both).

@@ -31,7 +31,7 @@ PUBLISHED_SCHEMAS = (TELEMETRY_SCHEMA, GOLDEN_SCHEMA, REPORT_SCHEMA)
 #: the fields naming a record: scenario, profile and tier (the golden file stem)
 HEADER_KEYS = ("scenario", "profile", "tier")
 
-#: pipeline stages in DESIGN §8 order; the last four run fully only with training
+#: pipeline stages in docs/design.md §8 order; the last four run fully only with training
 CORE_STAGES = ("object", "probe", "scan", "simulate", "group", "normalize", "scale",
                "container", "network_input", "labels", "forward")
 TRAIN_STAGES = ("train", "infer", "stitch", "evaluate")

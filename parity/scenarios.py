@@ -1,6 +1,6 @@
 """Scenario registry (data) and size tiers; resolution of a replay's configuration.
 
-Scenarios (issue 4): N=64, lines object (un-normalized, DESIGN §3), random scan.
+Scenarios (issue 4): N=64, lines object (un-normalized, docs/design.md §3), random scan.
 - gs1_ideal, gs2_ideal: ideal probe, probe_scale 10, probe mask on; gs1/gs2 ideal and custom
   use, under the current profile, a scaled-sigmoid amplitude (ceiling 8, `_BOUNDED_CURRENT`);
 - gs1_custom, gs2_custom: the experimental probe (`ptycho.probe.experimental_probe_path()`),

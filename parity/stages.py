@@ -1,4 +1,4 @@
-"""The pipeline as named stages (DESIGN §8), one function each: thin calls into ptycho.
+"""The pipeline as named stages (docs/design.md §8), one function each: thin calls into ptycho.
 
 Stage order: object, probe, scan, simulate, group, normalize, scale, container,
 network_input, labels, forward; with training also train, infer, stitch, evaluate. Every
@@ -6,7 +6,7 @@ runner (replay, check, goldens, tests, benchmarks) goes through `parity.replay.r
 there is no second implementation of a stage.
 
 Profile-independent quantities come first: E, g, s, s_cf, the raw container and the network
-input (g*X_raw in both profiles, DESIGN §4). The profile's data feed and chosen scale enter at
+input (g*X_raw in both profiles, docs/design.md §4). The profile's data feed and chosen scale enter at
 `labels` (amplitude labels X_norm vs X_raw: ratio g; count labels equal) and `forward`
 (activation, output scaler). Grouping is its own axis (`ReplaySpec.grouping`).
 
@@ -96,7 +96,7 @@ def _ceiling_or_none(config: TrainingConfig) -> float | None:
 
 # ============================================================================ stages
 def stage_object(st: StageState) -> dict[str, Any]:
-    """Lines object (H, W) complex64, un-normalized (DESIGN §3), seeded by config.seed."""
+    """Lines object (H, W) complex64, un-normalized (docs/design.md §3), seeded by config.seed."""
     from ptycho.objects import lines_object
 
     obj = lines_object(st.sizes.object_size, seed=st.config.seed)
@@ -706,7 +706,7 @@ def _saturation(st: StageState, recon, truth, covered, ratio: float) -> dict[str
     return out
 
 
-#: stage name -> function, in DESIGN §8 order
+#: stage name -> function, in docs/design.md §8 order
 STAGE_FUNCTIONS: dict[str, Callable[[StageState], dict[str, Any]]] = {
     "object": stage_object,
     "probe": stage_probe,

@@ -219,7 +219,7 @@ def array_stats(x, *, image_axes: tuple[int, ...] | None = None,
     exists). image_axes: the xy axes of one pattern (default (1, 2) for rank >= 3, e.g.
     (B, N, N, C) or (M, N, N); all axes otherwise). sum_sq = sum |x|^2; mean_sum_xy_sq =
     sum_sq / number of patterns (every index of the other axes is a pattern), the per-pattern
-    energy E of DESIGN §4 (for a float32 array bit-identical to
+    energy E of docs/design.md §4 (for a float32 array bit-identical to
     ptycho.scaling.mean_pattern_energy). min/max/mean/std over the finite values; nan/inf
     count the others.
 

@@ -1,4 +1,4 @@
-"""The mean pattern energy E = mean over patterns (b AND c) of sum_xy X_raw**2 (DESIGN §4),
+"""The mean pattern energy E = mean over patterns (b AND c) of sum_xy X_raw**2 (docs/design.md §4),
 streamed in float64 over arrays, memmaps, dask arrays, array-likes and iterables of chunks.
 
 The reducer never makes a float64 copy of the whole array: it converts bounded chunks

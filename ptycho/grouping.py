@@ -1,4 +1,4 @@
-"""Neighbour groups of scan positions and the coordinate conventions of a group (DESIGN §3).
+"""Neighbour groups of scan positions and the coordinate conventions of a group (docs/design.md §3).
 
 A group is C = gridsize**2 scan positions. Strategies:
 - 'current': cKDTree on (x, y); `n_groups` seed points drawn without replacement with a seeded

@@ -4,7 +4,7 @@ Importing this module imports TensorFlow and Keras (through `ptycho.tfload`); nu
 takes the canvas geometry from `ptycho.canvas` instead. The layer classes are registered for
 `.keras` (de)serialization under the package name "ptycho" (registered names "ptycho>ClassName").
 
-Conventions (DESIGN §3, §7): patches are channels-last `(B, N, N, C)`; coordinates
+Conventions (docs/design.md §3, §7): patches are channels-last `(B, N, N, C)`; coordinates
 `coords_relative` are `(B, 1, 2, C)` with `[:, 0, 0, c]` = x (column) and `[:, 0, 1, c]` = y
 (row) in pixels; translating by `t` means `out(x) = in(x - t)` with bilinear interpolation and
 zero fill outside the input (exactly the zero-padded bilinear of `ptycho.simulate`).

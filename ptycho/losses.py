@@ -1,4 +1,4 @@
-"""Training losses on counts and amplitudes (DESIGN §4).
+"""Training losses on counts and amplitudes (docs/design.md §4).
 
 k: measured counts (label, (external_scale * X_fed)**2); lam: predicted counts (model output).
 - `poisson_nll_mean`: lam - k*log(lam), averaged over the elements of each sample (current).

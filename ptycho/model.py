@@ -3,12 +3,12 @@
 `build_model` returns `(model, diffraction_to_obj)`:
 - `model` (training): inputs `diffraction` (B, N, N, C) float32 = external_scale * X_fed and
   `coords_relative` (B, 1, 2, C); outputs `{"amplitude": s_out * |F(P * O)|/N,
-  "counts": amplitude**2}` (B, N, N, C) float32 (DESIGN §4: labels are counts
+  "counts": amplitude**2}` (B, N, N, C) float32 (docs/design.md §4: labels are counts
   (external_scale * X_fed)**2 and amplitudes external_scale * X_fed).
 - `diffraction_to_obj` (inference): input `diffraction` -> complex64 object patches
   (B, N, N, C), each centred at its own scan position, zero outside the central N/2 square.
 
-Network (DESIGN §7): the input is divided by the input-scaler weight; encoder stages of two
+Network (docs/design.md §7): the input is divided by the input-scaler weight; encoder stages of two
 3x3 ReLU convs + 2x2 max-pool down to 8x8 (filters n_filters_scale*32*2**k, k = 0..S-1,
 S = log2(N/8): nfs*[32, 64, 128] at N=64); two decoders (amplitude, phase) of upsample + two
 3x3 ReLU convs up to N/2 (filters reversed, without the deepest), a last 3x3 conv to C

@@ -1,6 +1,6 @@
 """Synthetic complex objects (transmission functions), (H, W) complex64, seeded.
 
-- `lines_object`: the legacy "lines" test object (DESIGN §3): 400 random segments drawn on a
+- `lines_object`: the legacy "lines" test object (docs/design.md §3): 400 random segments drawn on a
   2*size canvas, blurred by g1 + 2*g5 + 5*g10, centre-cropped. Un-normalized by default (mean
   about 2.7-2.8 for size 392); `normalize="max"` scales the amplitude to max 1.
 - `grf_object`: a Gaussian-random-field object with smooth, independent amplitude and phase.

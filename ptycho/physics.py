@@ -1,4 +1,4 @@
-"""Forward model (DESIGN §3): illumination and far-field diffraction.
+"""Forward model (docs/design.md §3): illumination and far-field diffraction.
 
 Numpy reference (float64) and TensorFlow ops (complex64 -> float32):
 1. Psi = P * O (times the mask M when given);

@@ -1,6 +1,6 @@
 """Probe: the ideal (disk) probe, the probe mask, normalization, and loading a measured probe.
 
-Conventions (DESIGN §3): the ideal probe is a thresholded, smoothed Gaussian disk with zero
+Conventions (docs/design.md §3): the ideal probe is a thresholded, smoothed Gaussian disk with zero
 phase; the mask M is the disk r < N//4 about the array centre (N-1)/2; normalization divides by
 `probe_scale * mean_{NxN} |P*M|`, so `mean |P_n*M| = 1/probe_scale`. Probes are (N, N)
 complex64; N is a power of two >= 16.

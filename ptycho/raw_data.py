@@ -1,4 +1,4 @@
-"""RawData: a ptychographic dataset, and the NPZ data contract (DESIGN §6).
+"""RawData: a ptychographic dataset, and the NPZ data contract (docs/design.md §6).
 
 Required NPZ keys: xcoords (M,) float64 column positions, ycoords (M,) float64 row positions
 (pixels of the unpadded object), diff3d (M, N, N) float32 diffraction amplitude (sqrt of

@@ -1,4 +1,4 @@
-"""Intensity scale and normalization gain (DESIGN §4): two scalars, kept apart.
+"""Intensity scale and normalization gain (docs/design.md §4): two scalars, kept apart.
 
 E  = mean over patterns (b AND c) of sum_xy X_raw**2         (float64, streamed)
 g  = sqrt((N/2)**2 / E)        normalization gain, input conditioning only
@@ -166,7 +166,7 @@ def calculate_intensity_scale(container, nphotons) -> ScaleResult:
 
 @dataclass(frozen=True)
 class ScalePlan:
-    """How a configuration profile uses the scalars (DESIGN §4 table).
+    """How a configuration profile uses the scalars (docs/design.md §4 table).
 
     energy: E of X_raw. gain: g (1.0 when E is unusable; see dataset.reason). closed_form: s_cf.
     dataset: ScaleResult on X_raw. data_feed: 'raw' | 'normalized'. feed_gain: X_fed =

@@ -1,4 +1,4 @@
-"""Scans, patch extraction and Poisson simulation of a ptychographic dataset (DESIGN §3).
+"""Scans, patch extraction and Poisson simulation of a ptychographic dataset (docs/design.md §3).
 
 Coordinates: `xcoords` = column, `ycoords` = row of each pattern centre, in pixels of the
 unpadded object. Simulation: Psi = P * O_patch (* M), A = diffract_np(Psi),

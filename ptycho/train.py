@@ -1,4 +1,4 @@
-"""Training of the PINN on a PtychoDataContainer with a ScalePlan (DESIGN §4, §7).
+"""Training of the PINN on a PtychoDataContainer with a ScalePlan (docs/design.md §4, §7).
 
 Data (all float32, (B, N, N, C)): the container stores X_fed = feed_gain * X_raw; the model
 input and the amplitude labels are external_scale * X_fed, the count labels their square.

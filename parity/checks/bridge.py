@@ -1,4 +1,4 @@
-"""Checks of the legacy-dict bridge (kind 'path', stage config; DESIGN §5): the replay calls
+"""Checks of the legacy-dict bridge (kind 'path', stage config; docs/design.md §5): the replay calls
 them with the bridge's outcome and the telemetry of its two paths."""
 from __future__ import annotations
 

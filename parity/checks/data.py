@@ -1,5 +1,5 @@
 """Checks of the data stages: probe, simulate, group, normalize, scale, container,
-network_input (DESIGN §3, §4). Each reads the record's flat values and the ledger bounds."""
+network_input (docs/design.md §3, §4). Each reads the record's flat values and the ledger bounds."""
 from __future__ import annotations
 
 import math
@@ -12,14 +12,14 @@ from .registry import check
 
 @check("probe")
 def check_probe_normalization(v, ctx: CheckContext) -> Result:
-    """mean |P*M| = 1/probe_scale (DESIGN §3)."""
+    """mean |P*M| = 1/probe_scale (docs/design.md §3)."""
     return rel_check(ctx, v["probe.mean_abs_masked"], v["probe.target_mean_abs_masked"],
                      "probe_normalization", "mean|P*M| vs 1/probe_scale")
 
 
 @check("simulate")
 def check_simulate_energy(v, ctx: CheckContext) -> Result:
-    """E[sum X_raw^2] = E[sum |Psi|^2] up to Poisson noise (DESIGN §3 step 4)."""
+    """E[sum X_raw^2] = E[sum |Psi|^2] up to Poisson noise (docs/design.md §3 step 4)."""
     return rel_check(ctx, v["simulate.diff3d.mean_sum_xy_sq"], v["simulate.mean_exit_energy"],
                      "simulate_energy", "E[sum X_raw^2] vs E[sum |Psi|^2]")
 
@@ -56,7 +56,7 @@ def check_group_centroid(v, ctx: CheckContext) -> Result:
 
 @check("normalize")
 def check_normalization_energy(v, ctx: CheckContext) -> Result:
-    """E[sum X_norm^2] = (N/2)^2 with X_norm = g*X_raw (DESIGN §4)."""
+    """E[sum X_norm^2] = (N/2)^2 with X_norm = g*X_raw (docs/design.md §4)."""
     return rel_check(ctx, v["normalize.energy_norm"], v["normalize.target_energy"],
                      "normalization_energy", "E[sum X_norm^2] vs (N/2)^2")
 

@@ -1,6 +1,6 @@
 """Checks of the labels stage: the dose in the count labels, one scale for labels and output,
 the gain chain, reachability of the amplitude target, pixel alignment along the pipeline and
-the Poisson statistics of the labels (DESIGN §4)."""
+the Poisson statistics of the labels (docs/design.md §4)."""
 from __future__ import annotations
 
 import math

@@ -1,6 +1,6 @@
 """Checks of the forward stage: the untrained, seeded model as built (scale weights, output
 shape, trainable weights, canvas, physics head, reassembly, batch independence, activations;
-DESIGN §7)."""
+docs/design.md §7)."""
 from __future__ import annotations
 
 import math

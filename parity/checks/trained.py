@@ -59,7 +59,8 @@ def mostly_unsaturated(values: Mapping[str, Any]) -> bool:
 # ceiling), so the loss is held only where the labels are mostly reachable
 @check("train", kind="trained", applies=mostly_unsaturated)
 def check_loss_decreases(v, ctx: CheckContext) -> Result:
-    """The training misfit above the loss floor falls to at most the bound's share."""
+    """The training misfit above the loss floor falls: (last - floor) / (first - floor) of the
+    epoch loss <= the bound, floor = the Poisson NLL at lam = k (ptycho.losses.nll_floor)."""
     tol = ctx.tol("loss_excess_ratio")
     ratio = v["train.loss_excess_ratio"]
     ok = finite(ratio) and 0.0 <= ratio <= tol
@@ -71,7 +72,9 @@ def check_loss_decreases(v, ctx: CheckContext) -> Result:
 
 @check("evaluate", kind="trained")
 def check_learns_structure(v, ctx: CheckContext) -> Result:
-    """The held-out stitched amplitude beats the constant-amplitude baseline on both counts."""
+    """The held-out stitched amplitude beats the constant-amplitude baseline on both counts:
+    rel. RMSE after each image's own LS scalar <= rmse_factor x the baseline's, and Pearson
+    r >= the baseline's + r_margin."""
     factor, margin = ctx.tol("learns_structure_rmse_factor"), ctx.tol("learns_structure_r_margin")
     rmse, rmse_b = v[_A + "rel_rmse_scaled.model"], v[_A + "rel_rmse_scaled.baseline"]
     r, r_b = v[_A + "pearson.model"], v[_A + "pearson.baseline"]
@@ -86,7 +89,7 @@ def check_learns_structure(v, ctx: CheckContext) -> Result:
 @check("evaluate", kind="trained", applies=mostly_unsaturated)
 def check_amplitude_units(v, ctx: CheckContext) -> Result:
     """The LS scalar (recon ~ c * truth) over the pixels predicted unsaturated equals the
-    predicted amplitude ratio (1 current, g legacy)."""
+    predicted amplitude ratio (1 current, g legacy) within the bound (relative)."""
     tol = ctx.tol("amplitude_units")
     ls, predicted = (v["evaluate.saturation.unsaturated_ls_scalar"],
                      v["evaluate.predicted_amplitude_ratio"])
@@ -99,7 +102,8 @@ def check_amplitude_units(v, ctx: CheckContext) -> Result:
 
 @check("evaluate", kind="trained", applies=saturated)
 def check_saturation(v, ctx: CheckContext) -> Result:
-    """Predicted saturation: the observed saturated fraction is within the bound (absolute)."""
+    """Where saturation is predicted, the observed saturated fraction of the evaluated pixels is
+    within the bound (absolute) of the fraction predicted before training."""
     tol = ctx.tol("saturation_fraction")
     obs, pred = v["evaluate.saturation.observed_fraction"], v["evaluate.saturation.predicted_fraction"]
     ok = finite(obs, pred) and abs(obs - pred) <= tol

@@ -1,7 +1,7 @@
 """`python -m parity <command>`: the command layer of the harness.
 
 Commands (each has --help): list, diff-profiles, replay, check, golden, trace-diff, inspect,
-compare-images, bench-report. Exit codes: 0 everything holds, 1 a check or golden failed (or two
+compare-images, bench-report, docs. Exit codes: 0 everything holds, 1 a check or golden failed (or two
 records differ), 2 usage or input error (unknown scenario, unreadable or invalid file, bad
 option, no golden directory, a file that cannot be written: disk full, read-only folder), 130 /
 143 interrupted by SIGINT / SIGTERM (`parity.commands.signals`). This package is the only layer that parses arguments, reads the
@@ -25,6 +25,7 @@ from ..errors import ParityError
 from .bench import register_bench
 from .check import register_check, run_check
 from .common import EXIT_OK, EXIT_USAGE, add_verbose_option, set_tf_logging
+from .docs import register_docs
 from .doctor import register_doctor
 from .golden import register_golden
 from .images import register_images
@@ -44,6 +45,7 @@ COMMAND_REGISTRARS: list[Callable[[Any], None]] = [
     register_doctor,
     register_images,
     register_bench,
+    register_docs,
 ]
 
 #: errors that mean "bad input" (exit 2) when a command raises them

@@ -15,7 +15,7 @@ GROUPING_HELP = (
     "seed, current: K=4), so legacy vs current first differs at stage 'group'; 'current' or "
     "'legacy' holds the grouping fixed for both profiles, so legacy vs current first differs "
     "at stage 'labels' (amplitude labels X_norm vs X_raw, ratio g) - the profile difference "
-    "proper (DESIGN §4).")
+    "proper (docs/design.md §4).")
 
 
 def _cmd_replay(args) -> int:

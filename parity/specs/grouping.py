@@ -1,4 +1,4 @@
-"""Specification of the `group` stage (DESIGN §3 "Grouping", ptycho.grouping docstring).
+"""Specification of the `group` stage (docs/design.md §3 "Grouping", ptycho.grouping docstring).
 
 Whatever the implementation, for C = gridsize^2 members per group:
 - members are distinct indices into the raw data; 'current': n_groups distinct seeds, sorted

@@ -1,4 +1,4 @@
-"""Specification of the `object` stage: the lines object (DESIGN §3, ptycho.objects docstring).
+"""Specification of the `object` stage: the lines object (docs/design.md §3, ptycho.objects docstring).
 
 - Construction: nlines (400) segments with integer endpoints (r0, c0, r1, c1) uniform in
   [0, 2*size), drawn as one (nlines, 4) block from numpy.random.default_rng(seed), value 1 on

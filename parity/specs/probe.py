@@ -1,4 +1,4 @@
-"""Specification of the `probe` stage (DESIGN §3, ptycho.probe docstring).
+"""Specification of the `probe` stage (docs/design.md §3, ptycho.probe docstring).
 
 - Ideal probe: a symmetric Gaussian window of length N, std N / (default_probe_scale * pi^2),
   peak 1 at (N-1)/2; outer product thresholded > 0.5 to a disk; smoothed by a sigma = 1 px

@@ -1,7 +1,7 @@
 """Independent references shared by the stage specifications: bilinear sampling of an object
 at scan positions (area weights of the four neighbouring pixels) and the far field (numpy FFT).
 
-Conventions restated from DESIGN §3: a patch centred at (x, y) (x = column, y = row) holds
+Conventions restated from docs/design.md §3: a patch centred at (x, y) (x = column, y = row) holds
 patch[i, j] = obj(y + i - N/2, x + j - N/2), zero outside the object; the far-field amplitude
 is sqrt(fftshift(|FFT2(psi)|^2 / N^2)).
 """
@@ -34,7 +34,7 @@ def sample_patches(obj, x, y, N: int) -> np.ndarray:
 
 
 def far_field(psi) -> np.ndarray:
-    """(..., N, N) float64 amplitude sqrt(fftshift(|FFT2 psi|^2 / N^2)) (DESIGN §3 steps 2-3)."""
+    """(..., N, N) float64 amplitude sqrt(fftshift(|FFT2 psi|^2 / N^2)) (docs/design.md §3 steps 2-3)."""
     psi = np.asarray(psi, np.complex128)
     N = psi.shape[-1]
     F = np.fft.fft2(psi, axes=(-2, -1))
@@ -42,7 +42,7 @@ def far_field(psi) -> np.ndarray:
 
 
 def disk_mask(N: int) -> np.ndarray:
-    """(N, N) float64 probe mask of DESIGN §3: 1 where r < N//4, r from ((N-1)/2, (N-1)/2)."""
+    """(N, N) float64 probe mask of docs/design.md §3: 1 where r < N//4, r from ((N-1)/2, (N-1)/2)."""
     c = (N - 1) / 2.0
     out = np.zeros((N, N))
     for i in range(N):

@@ -1,10 +1,10 @@
-"""Specifications of the data stages between grouping and the model (DESIGN §4):
+"""Specifications of the data stages between grouping and the model (docs/design.md §4):
 `normalize`, `scale`, `container`, `network_input`, `labels`.
 
 Every reference is recomputed here in float64 from the grouped raw amplitudes X_raw (B, N, N, C):
 - E = (1 / (B*C)) * sum over b, c, x, y of X_raw^2 (a mean over patterns, not groups);
 - g = sqrt((N/2)^2 / E), X_norm = g * X_raw; s = sqrt(nphotons / E); s_cf = sqrt(nphotons)/(N/2);
-- the plan (DESIGN §4 table): input scaler s_cf; output scaler = label scale = s (scale source
+- the plan (docs/design.md §4 table): input scaler s_cf; output scaler = label scale = s (scale source
   'dataset') or s_cf ('closed_form'); feed gain g ('normalized' feed) or 1 ('raw');
 - raw container: X = X_raw, Y_I = |Y|, Y_phi = angle(Y), coords_nominal = coords_relative;
   fed container X = feed_gain * X_raw;

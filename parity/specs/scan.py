@@ -1,4 +1,4 @@
-"""Specification of the `scan` stage (DESIGN §3, ptycho.simulate docstrings).
+"""Specification of the `scan` stage (docs/design.md §3, ptycho.simulate docstrings).
 
 - Random ('nongrid') scan: n_points positions, x uniform in [buffer, W - buffer] and y in
   [buffer, H - buffer], drawn as one (n_points, 2) block [x, y] of uniforms from the

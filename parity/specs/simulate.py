@@ -1,4 +1,4 @@
-"""Specification of the `simulate` stage (DESIGN §3 steps 1-4, ptycho.simulate docstring).
+"""Specification of the `simulate` stage (docs/design.md §3 steps 1-4, ptycho.simulate docstring).
 
 For exit waves Psi = P * O_patch (* M) at the scan positions (patches bilinear, zero outside):
 - s_sim = sqrt(nphotons / E_p[sum |Psi|^2]) and the recorded mean exit energy is that mean;

@@ -3,7 +3,7 @@
 PtyLab (conventional ptychography, 'CPM'): `ptychogram` (M, Nd, Nd) measured intensities with
 the zero frequency at the centre pixel (Nd/2, Nd/2) (with `fftshiftSwitch` off, its Fraunhofer
 propagator is the unitary `fftshift(fft2(ifftshift(psi), norm='ortho'))`, so
-|PtyLab's field|^2 = this project's A_d^2 = |FFT2(psi)|^2 / N^2, DESIGN §3); `encoder` (M, 2)
+|PtyLab's field|^2 = this project's A_d^2 = |FFT2(psi)|^2 / N^2, docs/design.md §3); `encoder` (M, 2)
 scan positions in metres as (row, col) about the centre of the object canvas; `wavelength`,
 `zo` (sample-detector distance), `dxd` (detector pixel) in metres, giving the object pixel
 dxo = wavelength * zo / (Nd * dxd). PtyLab places pattern j's patch with top-left pixel
@@ -126,7 +126,7 @@ class PtyLabInput:
 
 def default_scale(raw) -> float:
     """counts = (scale * diff3d)^2: metadata 's_sim' (simulated data), else
-    sqrt(nphotons / E) with the metadata's nphotons (the dataset scale, DESIGN §4), else 1
+    sqrt(nphotons / E) with the metadata's nphotons (the dataset scale, docs/design.md §4), else 1
     (diff3d already in sqrt(counts), as the CXI reader gives it)."""
     meta = raw.metadata or {}
     if "s_sim" in meta:

@@ -1,4 +1,4 @@
-"""Benchmark fixtures: one body, two modes (DESIGN §9, §10).
+"""Benchmark fixtures: one body, two modes (docs/design.md §9, §10).
 
 Every benchmark is parametrized over sizes with `sizes(...)`: a `smoke` size without the
 `bench` marker and the timed sizes marked `bench`. The default run (`-m 'not bench'`, CI)

@@ -1,4 +1,4 @@
-"""Roofline references and bookkeeping for the benchmarks (DESIGN §9).
+"""Roofline references and bookkeeping for the benchmarks (docs/design.md §9).
 
 - `Timing`, `timing_of`: median/min/rounds of per-call seconds (the references are timed with
   perf_counter inside pytest-benchmark's untimed setup, see conftest.BenchRun.measure; every

@@ -1,4 +1,4 @@
-"""Whole-dataset reducers vs the memory roofline (issue 5, DESIGN §9).
+"""Whole-dataset reducers vs the memory roofline (issue 5, docs/design.md §9).
 
 Data: float32 amplitude stacks (B, 64, 64, 4) of 64 MiB, 256 MiB and 1 GiB, in memory and as
 a read-only np.memmap of a file under tmp_path (its pages are in the page cache: the file was

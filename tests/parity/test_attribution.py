@@ -6,7 +6,7 @@ import pytest
 from parity import attribution
 from tests.conftest import ledger_tolerance
 
-# DESIGN §11: s_cf for N=64 and 1e9 photons; g is a typical normalization gain.
+# docs/design.md §11: s_cf for N=64 and 1e9 photons; g is a typical normalization gain.
 S_CF = 988.2117
 G = 0.2631
 #: the attribution tolerance of the ledger (2%)

@@ -18,7 +18,7 @@ from tests.parity.test_records import make_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMMANDS = ("list", "diff-profiles", "replay", "check", "golden", "trace-diff", "inspect",
-            "compare-images", "bench-report")
+            "compare-images", "bench-report", "docs")
 
 
 def _run(args, env_extra=None, timeout=600, cwd=ROOT):

@@ -15,7 +15,7 @@ from parity.tolerances import load_ledger
 
 LEDGER = load_ledger(LEDGER_PATH)
 
-# DESIGN §11: s_cf for N=64 and 1e9 photons; g is a typical normalization gain.
+# docs/design.md §11: s_cf for N=64 and 1e9 photons; g is a typical normalization gain.
 S_CF = 988.2117
 G = 0.2631
 SCALARS = {"s_cf": S_CF, "g": G, "probe_scale": 4.0, "nphotons": 1e9, "N": 64.0, "gridsize": 2.0}

@@ -1,4 +1,4 @@
-"""The tolerance ledger enforces its class ceilings (DESIGN §8): no tolerance loosened quietly."""
+"""The tolerance ledger enforces its class ceilings (docs/design.md §8): no tolerance loosened quietly."""
 import tomllib
 
 import pytest
@@ -7,9 +7,9 @@ from parity import tolerances
 from parity.tolerances import LedgerError
 from tests.conftest import LEDGER_PATH, ledger_tolerance
 
-# DESIGN §8: exact (integers, shapes, strings), numpy deterministic rtol <= 1e-6, TensorFlow
+# docs/design.md §8: exact (integers, shapes, strings), numpy deterministic rtol <= 1e-6, TensorFlow
 # rtol <= 1e-5; the looser statistical/trained classes as documented in the ledger header.
-DESIGN_CEILINGS = {"exact": 0.0, "numpy": 1e-6, "tensorflow": 1e-5, "poisson": 0.05, "trained": 0.25,
+DOCUMENTED_CEILINGS = {"exact": 0.0, "numpy": 1e-6, "tensorflow": 1e-5, "poisson": 0.05, "trained": 0.25,
                    "learning": 1.0}
 
 
@@ -21,7 +21,7 @@ def raw_ledger():
 
 def test_class_ceilings_are_the_documented_ones(raw_ledger):
     """Pinned: changing a ceiling or adding a class is a deliberate edit of this test too."""
-    assert raw_ledger["classes"] == DESIGN_CEILINGS
+    assert raw_ledger["classes"] == DOCUMENTED_CEILINGS
 
 
 def test_every_entry_has_a_class_and_respects_its_ceiling(raw_ledger):

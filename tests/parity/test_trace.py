@@ -15,7 +15,7 @@ G = 0.2631  # normalization gain of the synthetic record
 
 
 def make_record(profile="current", gain=1.0, noise=0.0, **overrides):
-    """A synthetic record: stages in DESIGN order; every labels/forward value times `gain`
+    """A synthetic record: stages in the order of docs/design.md §8; every labels/forward value times `gain`
     (a profile that differs from `labels` on by that factor); `noise` perturbs simulate.sum_sq."""
     values = {
         "object.shape": [392, 392],

@@ -1,4 +1,4 @@
-"""Hypothesis properties of far-field diffraction (ptycho.physics, DESIGN §3), for both
+"""Hypothesis properties of far-field diffraction (ptycho.physics, docs/design.md §3), for both
 implementations: the float64 numpy reference `diffract_np` and the complex64 TensorFlow op
 `diffract_tf`.
 

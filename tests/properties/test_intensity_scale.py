@@ -1,4 +1,4 @@
-"""Hypothesis properties of the intensity-scale formula (DESIGN §4, issue 2).
+"""Hypothesis properties of the intensity-scale formula (docs/design.md §4, issue 2).
 
 s = sqrt(nphotons / E), E = mean over patterns (b and c) of sum_xy X**2, g = sqrt((N/2)**2 / E),
 s_cf = sqrt(nphotons) / (N/2); fallback to s_cf exactly when E <= 1e-12 or non-finite.

@@ -1,4 +1,4 @@
-"""Configuration dataclasses: frozen, validated, every error names its field (DESIGN §5)."""
+"""Configuration dataclasses: frozen, validated, every error names its field (docs/design.md §5)."""
 import dataclasses
 import math
 

@@ -1,4 +1,4 @@
-"""Neighbour grouping, coordinate conventions and format transforms (DESIGN §3)."""
+"""Neighbour grouping, coordinate conventions and format transforms (docs/design.md §3)."""
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree

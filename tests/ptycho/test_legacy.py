@@ -1,4 +1,4 @@
-"""The legacy flat dict bridge: round trip, stale-key detection, no implicit reads (DESIGN §5)."""
+"""The legacy flat dict bridge: round trip, stale-key detection, no implicit reads (docs/design.md §5)."""
 import numpy as np
 import pytest
 

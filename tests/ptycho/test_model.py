@@ -1,4 +1,4 @@
-"""The Keras-3 PINN (DESIGN §7): architecture, physics head vs the numpy reference, per-group
+"""The Keras-3 PINN (docs/design.md §7): architecture, physics head vs the numpy reference, per-group
 batching, trainable weights and the .keras round trip."""
 import json
 import subprocess
@@ -60,7 +60,7 @@ def test_filters_follow_design_ladder():
 def test_parameter_count_n64_nfs2_gs1_matches_design():
     _, model, _ = _build(N=64, nfs=2)
     counts = count_parameters(model)
-    # DESIGN §11: ~2.25 M parameters; exact count of this ladder (convs only are trainable)
+    # docs/design.md §11: ~2.25 M parameters; exact count of this ladder (convs only are trainable)
     assert counts["trainable"] == 2_252_098
     # probe (2 x 64 x 64) and the two scalar scale weights are frozen by default
     assert counts["non_trainable"] == 2 * 64 * 64 + 2

@@ -1,4 +1,4 @@
-"""Synthetic objects: the seeded lines object (DESIGN §3, §11) and the GRF object."""
+"""Synthetic objects: the seeded lines object (docs/design.md §3, §11) and the GRF object."""
 import math
 
 import numpy as np
@@ -9,8 +9,8 @@ from ptycho.objects import coupled_phase, grf_object, lines_amplitude, lines_obj
 
 # Our stream (numpy default_rng(1), endpoints as one (400, 4) integer block), size 392:
 LINES_392_SEED1 = {"min": 0.8478115666972553, "max": 5.020942285275891, "mean": 2.769869039272137}
-# DESIGN §11 (legacy RNG stream): min ~0.61, max ~4.86, mean ~2.71
-DESIGN_LINES_392 = {"max": 4.86, "mean": 2.71}
+# docs/design.md §11 (legacy RNG stream): min ~0.61, max ~4.86, mean ~2.71
+DOCUMENTED_LINES_392 = {"max": 4.86, "mean": 2.71}
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,8 @@ def test_lines_pinned_numbers(lines_392, tol):
 
 def test_lines_in_design_ballpark(lines_392, tol):
     rel = tol("objects.lines_ballpark")
-    assert lines_392.mean() == pytest.approx(DESIGN_LINES_392["mean"], rel=rel)
-    assert lines_392.max() == pytest.approx(DESIGN_LINES_392["max"], rel=rel)
+    assert lines_392.mean() == pytest.approx(DOCUMENTED_LINES_392["mean"], rel=rel)
+    assert lines_392.max() == pytest.approx(DOCUMENTED_LINES_392["max"], rel=rel)
     assert lines_392.min() > 0  # the g10 blur of 400 lines reaches every pixel
 
 

@@ -1,4 +1,4 @@
-"""Forward model conventions (DESIGN §3): numpy reference and TensorFlow ops."""
+"""Forward model conventions (docs/design.md §3): numpy reference and TensorFlow ops."""
 import numpy as np
 import pytest
 

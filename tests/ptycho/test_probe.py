@@ -1,4 +1,4 @@
-"""Probe: DESIGN §11 reference numbers, normalization, loading and its typed errors."""
+"""Probe: docs/design.md §11 reference numbers, normalization, loading and its typed errors."""
 import numpy as np
 import pytest
 
@@ -43,7 +43,7 @@ def test_normalized_ideal_probe_reference_numbers(probe_scale, max_abs, digits_m
                                                   digits_energy):
     P = normalize_probe(ideal_probe(64, 0.7), probe_scale)
     abs64 = np.abs(P.astype(np.complex128))
-    # DESIGN §11 quotes the values to the precision written here
+    # docs/design.md §11 quotes the values to the precision written here
     assert round(float(abs64.max()), digits_max) == max_abs
     assert round(float(np.sum(abs64**2)), digits_energy) == energy
 

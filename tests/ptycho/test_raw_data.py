@@ -1,4 +1,4 @@
-"""The NPZ data contract (DESIGN §6): RawData construction, validation, atomic round trip."""
+"""The NPZ data contract (docs/design.md §6): RawData construction, validation, atomic round trip."""
 import dataclasses
 import json
 import os

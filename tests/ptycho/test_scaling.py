@@ -1,4 +1,4 @@
-"""Intensity scale, normalization gain, streamed pattern energy and the profile ScalePlan (DESIGN §4)."""
+"""Intensity scale, normalization gain, streamed pattern energy and the profile ScalePlan (docs/design.md §4)."""
 import dataclasses
 import json
 import math
@@ -43,7 +43,7 @@ def X():
     return (10.0 ** rng.uniform(-3, 2, size=(6, N, N, 4))).astype(np.float32)
 
 
-# ------------------------------------------------------------------ DESIGN §11 closed forms
+# ------------------------------------------------------------------ docs/design.md §11 closed forms
 @pytest.mark.parametrize(
     "nphotons, n, reference",
     [(1e9, 64, "988.2117"), (1e6, 64, "31.25"), (1e5, 64, "9.882"), (1e4, 64, "3.125"), (1e9, 128, "494.1")],
@@ -298,7 +298,7 @@ def test_dataset_scale_falls_back_with_reason(fill, words):
     assert dataset_scale(None, 1e6, N).source == "closed_form"
 
 
-# ------------------------------------------------------------------ ScalePlan (DESIGN §4 table)
+# ------------------------------------------------------------------ ScalePlan (docs/design.md §4 table)
 @pytest.fixture(scope="module")
 def current_config():
     return TrainingConfig(model=ModelConfig(N=N, gridsize=2))

@@ -1,4 +1,4 @@
-"""Scans, bilinear patch extraction and Poisson simulation (DESIGN §3)."""
+"""Scans, bilinear patch extraction and Poisson simulation (docs/design.md §3)."""
 import math
 
 import numpy as np
