@@ -44,6 +44,7 @@ import numpy as np
 from . import atomic
 from .errors import DataContractError
 from .frames import ArraySource, FrameArray, rows_per_block
+from .validation import require_same_shape
 
 __all__ = ["REQUIRED_FIELDS", "PROBE_FIELD", "METADATA_FIELD", "is_ptylab", "read_ptylab",
            "read_open", "write_ptylab", "object_pixel_m"]
@@ -126,18 +127,14 @@ def _metadata(f) -> dict:
 def _probe(f, N: int, probe):
     if probe is not None:
         P = np.asarray(probe)
-        if P.shape != (N, N):
-            raise DataContractError("probe", f"argument has shape {P.shape}, frames need "
-                                             f"({N}, {N})")
+        require_same_shape("probe", P, (N, N), of="frames'")
         return P.astype(np.complex64), "argument"
     if PROBE_FIELD not in f:
         from .probe import ideal_probe
 
         return ideal_probe(N).astype(np.complex64), f"ideal_probe({N}) (no probe in the file)"
     P = np.asarray(f[PROBE_FIELD][()])
-    if P.shape != (N, N):
-        raise DataContractError(PROBE_FIELD, f"shape {P.shape} does not match the frames "
-                                             f"({N}, {N})")
+    require_same_shape(PROBE_FIELD, P, (N, N), of="frames'")
     if P.dtype.kind not in "fciu":
         raise DataContractError(PROBE_FIELD, f"must be numbers, got dtype {P.dtype}")
     return P.astype(np.complex64), PROBE_FIELD

@@ -117,7 +117,7 @@ def test_missing_required_field(h5, field):
     ("zo", -2.0, "> 0"), ("dxd", np.nan, "> 0"), ("wavelength", [1e-10, 2e-10], "one real"),
     ("encoder", np.zeros((M, 3)), "(M, 2)"), ("encoder", np.full((M, 2), np.nan), "NaN"),
     ("orientation", 9, "0-7"), (METADATA_FIELD, "{not json", "JSON"),
-    ("probe", np.ones((N, N + 2), np.complex64), "does not match"),
+    ("probe", np.ones((N, N + 2), np.complex64), "!= frames' shape"),
 ])
 def test_bad_field_is_named(h5, field, value, word):
     def replace(f):
