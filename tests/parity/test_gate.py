@@ -75,9 +75,27 @@ def test_gate_fails_naming_a_missing_new_or_retyped_golden_key(gate_dir, tmp_pat
     assert res.first_problem().startswith(f"{key.split('.')[0]}: golden changed")
 
 
-def test_unchanged_golden_passes(gate_dir, tmp_path):
-    code, res, _ = _gate(gate_dir, tmp_path)
+def test_committed_golden_passes_and_a_moved_value_fails(tmp_path):
+    """The replay matches the committed golden (written by `golden update` in another
+    process, not by this test), and the same golden with one value moved past its tolerance
+    fails naming the key. Breakers: a product change the golden holds (e.g. the lines object
+    blurred with another weight) fails the first half; a comparison that ignores values
+    (golden.compare returning no failure) the second."""
+    d = tmp_path / "golden"
+    d.mkdir()
+    shutil.copy(LEDGER_PATH, d / "tolerances.toml")
+    committed = LEDGER_PATH.parent / "gs1_ideal__current__tiny.json"
+    shutil.copy(committed, d / committed.name)
+    code, res, _ = _gate(d, tmp_path / "clean")
     assert code == 0 and res.golden == "ok", res.golden_detail
+    data = G.load_golden(d / committed.name)
+    rule = LEDGER.rule_for("scale.s")
+    s = data["values"]["scale.s"]
+    data["values"]["scale.s"] = s + 2 * (rule.atol + rule.rtol * abs(s))
+    jsonsafe.write_json(d / committed.name, data)
+    code, res, _ = _gate(d, tmp_path / "moved")
+    assert code == 1 and res.golden == "changed"
+    assert any(line.startswith("scale.s:") for line in res.golden_detail), res.golden_detail
 
 
 def test_int_float_change_is_a_type_change_never_within_tolerance():

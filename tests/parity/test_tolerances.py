@@ -44,12 +44,22 @@ def test_golden_rules_end_with_a_catch_all(raw_ledger):
     assert rules[-1].tol_class == "numpy"
 
 
-def test_conftest_and_golden_read_the_same_test_entries(raw_ledger):
+def test_test_entries_read_back_as_written(raw_ledger):
+    """Ledger.test_tolerance (and conftest's ledger_tolerance, which tests use) returns the
+    number written in the TOML entry, whichever of rtol/atol/value it is (the TOML text,
+    parsed by tomllib, is the independent side). Breaker: a reader that takes `rtol` only
+    returns 0 for every atol entry."""
     ledger = tolerances.load_ledger(LEDGER_PATH)
-    for name, _entry in tolerances.iter_ledger_entries(raw_ledger):
+    n = 0
+    for name, entry in tolerances.iter_ledger_entries(raw_ledger):
         if name.startswith("tests."):
             short = name.removeprefix("tests.")
-            assert ledger.test_tolerance(short) == ledger_tolerance(short)
+            (written,) = [entry[k] for k in ("rtol", "atol", "value") if k in entry]
+            assert ledger.test_tolerance(short) == written, name
+            assert ledger_tolerance(short) == written, name
+            n += 1
+    assert n > 0 and any("atol" in e for name, e in tolerances.iter_ledger_entries(raw_ledger)
+                         if name.startswith("tests."))
 
 
 def _write(tmp_path, body):

@@ -9,7 +9,10 @@ from parity.records import first_difference
 from parity.telemetry import array_stats
 from ptycho import reducers, scaling
 
-da = pytest.importorskip("dask.array")
+da = pytest.importorskip("dask.array", reason="dask is not installed: the 'distributed' extra "
+                         "(pip install -e '.[distributed]') runs these tests")
+DISTRIBUTED_REASON = ("dask.distributed is not installed: the 'distributed' extra "
+                      "(pip install -e '.[distributed]')")
 N = 64
 
 
@@ -70,7 +73,8 @@ def test_dask_checks_like_numpy(X):
 
 
 def test_zarr_backed_dask_array(tmp_path, X):
-    zarr = pytest.importorskip("zarr")
+    zarr = pytest.importorskip("zarr", reason="zarr is not installed: the 'distributed' extra "
+                               "(pip install -e '.[distributed]')")
     z = zarr.open_array(str(tmp_path / "x.zarr"), mode="w", shape=X.shape, chunks=(6, N, N, 3),
                         dtype=X.dtype)
     z[:] = X
@@ -87,7 +91,7 @@ def test_exact_reference(X, tol):
 
 @pytest.fixture(scope="module")
 def threads_client():
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed", reason=DISTRIBUTED_REASON)
     # tcp on loopback (the in-process default, inproc://, takes no host); the scheduler's
     # HTTP routes on a free loopback port (dashboard_address=None would still take :8787)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
@@ -99,22 +103,39 @@ def threads_client():
 
 @pytest.mark.parametrize("method", ["blas", "fused"])
 def test_local_cluster_in_process_gives_the_same_bits(threads_client, monkeypatch, X, method):
+    import distributed
+
     _both_methods(monkeypatch, method)
     d = da.from_array(X, chunks=(5, 33, N, 2))
-    assert scaling.mean_pattern_energy(d) == scaling.mean_pattern_energy(X)
-    assert first_difference(array_stats(X), array_stats(d)) is None
-    assert threads_client.run(lambda: 1)  # the work went through the cluster's workers
+    with distributed.get_task_stream(threads_client) as stream:
+        energy = scaling.mean_pattern_energy(d)
+        stats = array_stats(d)
+    assert energy == scaling.mean_pattern_energy(X)
+    assert first_difference(array_stats(X), stats) is None
+    _ran_on_workers(stream, threads_client)
+
+
+def _ran_on_workers(stream, client):
+    """The blocks were reduced as tasks on the client's workers (dask's task stream).
+    Breaker: a reducer that calls np.asarray(d) on the caller, or computes on the local
+    threaded scheduler, leaves no task on the cluster."""
+    workers = set(client.scheduler_info()["workers"])
+    ran = [t for t in stream.data if t.get("worker") in workers]
+    assert ran, stream.data
 
 
 def test_local_cluster_of_processes_gives_the_same_bits(X):
     """Two worker processes on loopback: partials computed in other interpreters (and numba
     compiled there) combine to the same bits."""
-    distributed = pytest.importorskip("distributed")
+    distributed = pytest.importorskip("distributed", reason=DISTRIBUTED_REASON)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
-        with distributed.Client(cluster):
+        with distributed.Client(cluster) as client:
             d = da.from_array(X, chunks=(7, N, N, 3))
-            assert scaling.mean_pattern_energy(d) == scaling.mean_pattern_energy(X)
+            with distributed.get_task_stream(client) as stream:
+                energy = scaling.mean_pattern_energy(d)
+            assert energy == scaling.mean_pattern_energy(X)
+            _ran_on_workers(stream, client)
             assert scaling.mean_pattern_energy(d, method="fused") == scaling.mean_pattern_energy(
                 X, method="fused")
             assert first_difference(array_stats(X, method="fused"),

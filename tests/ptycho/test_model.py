@@ -82,14 +82,32 @@ def test_softplus_amplitude_is_unbounded():
     assert np.abs(d2o.predict(x, verbose=0)).max() > 1.0
 
 
-def test_object_is_zero_outside_central_half_and_phase_in_range():
+def test_object_is_zero_outside_central_half_and_phase_in_range(tol):
+    """The phase head is pi*tanh: strictly inside (-pi, pi) before it is wrapped into the
+    complex object, +-pi for saturated logits, and it is the object's angle. (np.angle of the
+    object is in [-pi, pi] whatever the head does: the head's own output is what to bound.)
+    Breakers: a head of tanh (range +-1) or of 2*pi*tanh (wraps)."""
+    from ptycho.tfload import keras as load_keras
+
+    keras = load_keras()
     _, _, d2o = _build(N=32, gridsize=2)
     x = np.random.default_rng(2).uniform(0, 3e4, (3, 32, 32, 4)).astype(np.float32)
     obj = d2o.predict(x, verbose=0)
     assert obj.dtype == np.complex64 and obj.shape == (3, 32, 32, 4)
     outside = support_window(32, 16)[None, :, :, None] == 0
     assert np.all(np.broadcast_to(outside, obj.shape) <= (obj == 0))
-    assert np.all(np.abs(np.angle(obj)) <= np.pi)
+    head = d2o.get_layer("phase_activation")
+    phase = keras.Model(d2o.inputs, head.output).predict(x, verbose=0)
+    assert phase.shape == (3, 16, 16, 4)
+    assert np.all(np.abs(phase) < np.pi) and np.abs(phase).max() > 0
+    centre = obj[:, 8:24, 8:24, :]
+    lit = np.abs(centre) > 0
+    wrapped = np.angle(centre[lit] * np.exp(-1j * phase[lit].astype(np.float64)))
+    assert lit.any() and np.abs(wrapped).max() <= tol("model.phase_range") * np.pi
+    saturated = np.asarray(head(np.array([-60.0, 0.0, 60.0], np.float32)))
+    assert saturated[1] == 0.0
+    np.testing.assert_allclose(saturated[[0, 2]], [-np.pi, np.pi], rtol=tol("model.phase_range"),
+                               atol=0)
 
 
 def test_input_scaler_divides_network_input(tol):
