@@ -210,6 +210,15 @@ def test_several_tables_load_tagged_and_ids_stay_unique(mutations, tmp_path):
         mutations.load_tables([tmp_path / "a.toml", tmp_path / "blind.toml"], root=tmp_path)
 
 
+def test_the_default_and_the_blind_table_run_together(mutations):
+    """`--table mutations.toml --table blind.toml`: both load against the tree, ids unique
+    across them, each row tagged with its table (one summary line each)."""
+    rows = mutations.load_tables([mutations.TABLE, mutations.TABLE.with_name("blind.toml")],
+                                 root=ROOT)
+    assert {m["table"] for m in rows} == {"mutations", "blind"}
+    assert len({m["id"] for m in rows}) == len(rows)
+
+
 def test_an_edit_that_does_not_import_is_a_crash(mutations, tmp_path):
     """Breaker: without the import step, a syntax error of the edit makes `check` exit 1 with a
     traceback, which the old runner counted as caught."""
