@@ -46,9 +46,9 @@ def _sample(tmp_path):
     return _file(tmp_path, [model, naive, ours])
 
 
-def test_make_row_ratio_and_goals():
+def test_make_row_ratio_and_goals(tol):
     row = br.make_row("m", unit="s", ours=0.26, roofline=0.2, goal=br.goal("<=", 1.3))
-    assert row["ratio"] == pytest.approx(1.3) and row["met"] is True
+    assert row["ratio"] == pytest.approx(1.3, rel=tol("arithmetic.float64")) and row["met"] is True
     assert br.make_row("m", unit="s", ours=0.3, roofline=0.2, goal=br.goal("<=", 1.3))["met"] is False
     mem = br.make_row("m", unit="MiB", ours=65.0, goal=br.goal("<=", 64, on="ours"))
     assert mem["ratio"] is None and mem["met"] is False
@@ -77,14 +77,14 @@ def test_check_extra_info_names_the_problem():
         br.check_extra_info(info)
 
 
-def test_collect_rows_pairs_speedup_after_ours(tmp_path):
+def test_collect_rows_pairs_speedup_after_ours(tmp_path, tol):
     rows = br.collect_rows(br.load_benchmarks(_sample(tmp_path)))
     metrics = [r["metric"] for r in rows]
     assert metrics == ["model: GFLOP/s", "naive 1GiB: time", "energy 1GiB: time",
                        "energy 1GiB: peak extra memory", "energy 1GiB: time vs naive"]
     speed = rows[-1]
     assert speed["ours"] == 0.2 and speed["roofline"] == 4.0
-    assert speed["ratio"] == pytest.approx(0.05) and speed["met"] is True
+    assert speed["ratio"] == pytest.approx(0.05, rel=tol("arithmetic.float64")) and speed["met"] is True
     assert [r["met"] for r in rows[:4]] == [True, None, False, True]
 
 
@@ -151,14 +151,15 @@ def _two_runs(tmp_path, *, new_time_ratio=2.4, new_gflops_ratio=0.8):
     return base, new
 
 
-def test_compare_runs_directions_and_verdicts(tmp_path):
+def test_compare_runs_directions_and_verdicts(tmp_path, tol):
     base, new = _two_runs(tmp_path)
     got = br.compare_runs(br.collect_rows(br.load_benchmarks(base)), br.collect_rows(br.load_benchmarks(new)))
     by = {c["metric"]: c for c in got}
     assert got[0]["metric"] == "energy: time"  # regressions first
-    assert by["energy: time"]["verdict"] == "regressed" and by["energy: time"]["worse"] == pytest.approx(0.2)
+    assert by["energy: time"]["verdict"] == "regressed" and by["energy: time"]["worse"] == pytest.approx(
+        0.2, rel=tol("arithmetic.float64"))
     assert by["model: GFLOP/s"]["verdict"] == "improved" and by["model: GFLOP/s"]["better"] == "higher"
-    assert by["model: GFLOP/s"]["worse"] == pytest.approx(-0.6)
+    assert by["model: GFLOP/s"]["worse"] == pytest.approx(-0.6, rel=tol("arithmetic.float64"))
     assert by["energy: peak extra memory"]["verdict"] == "no ratio"
     assert by["fresh: time"]["verdict"] == "new" and by["old: time"]["verdict"] == "removed"
     assert got[-1]["metric"] == "old: time"

@@ -21,6 +21,7 @@ from parity.trace import first_divergence
 from tests.conftest import LEDGER_PATH
 
 LEDGER = load_ledger(LEDGER_PATH)
+ATTRIBUTION = LEDGER.test_tolerance("gap.attribution")
 MODELS = ModelCache()
 
 
@@ -111,14 +112,14 @@ def test_trace_reports_a_missing_key_that_precedes_a_numeric_divergence():
     a = {"object.a": 1.0, "scale.s": 1.0, "labels.k": 2.0}
     b = {"object.a": 1.0, "labels.k": 3.0}
     for x, y in ((a, b), (b, a)):   # the stage only in one record keeps its pipeline place
-        first = first_divergence(x, y, attribution_rtol=0.02).first
+        first = first_divergence(x, y, attribution_rtol=ATTRIBUTION).first
         assert first.key == "scale.s" and first.kind == "structural", first
 
 
 def test_trace_walks_a_key_only_in_b_where_b_has_it():
     a = {"object.a": 1.0, "forward.x": 1.0, "forward.y": 2.0}
     b = {"object.a": 1.0, "forward.w": 5.0, "forward.x": 1.0, "forward.y": 3.0}
-    res = first_divergence(a, b, attribution_rtol=0.02)
+    res = first_divergence(a, b, attribution_rtol=ATTRIBUTION)
     assert res.first.key == "forward.w"
     assert res.rungs[0][1].key == "forward.y"      # the numeric one is still reported
 
@@ -126,7 +127,7 @@ def test_trace_walks_a_key_only_in_b_where_b_has_it():
 def test_trace_numeric_divergence_before_a_later_missing_key():
     a = {"object.a": 1.0, "scale.s": 1.0, "labels.k": 2.0}
     b = {"object.a": 1.5, "scale.s": 1.0}
-    assert first_divergence(a, b, attribution_rtol=0.02).first.key == "object.a"
+    assert first_divergence(a, b, attribution_rtol=ATTRIBUTION).first.key == "object.a"
 
 
 # ---------------------------------------------------------------------------- position telemetry
@@ -157,17 +158,18 @@ def test_a_flip_of_the_diffraction_changes_golden_values(monkeypatch):
             "simulate.diff3d.dc_mean"} <= bad
 
 
-def test_position_stats_see_flips_shifts_transposes_and_the_dc_pixel():
+def test_position_stats_see_flips_shifts_transposes_and_the_dc_pixel(tol):
     rng = np.random.default_rng(1)
     x = rng.random((4, 16, 16, 2)) * np.linspace(1, 3, 16)[None, :, None, None]
     base = position_stats(x, diffraction=True)
-    assert base["dc_mean"] == pytest.approx(np.mean(x[:, 8, 8, :]), rel=1e-14)
+    assert base["dc_mean"] == pytest.approx(np.mean(x[:, 8, 8, :]),
+                                          rel=tol("parity.positions.mean"))
     for moved in (x[:, ::-1], np.roll(x, 1, axis=2), np.swapaxes(x, 1, 2)):
         assert position_stats(moved, diffraction=True) != base
     w = (x ** 2).sum(axis=(0, 3))
     assert base["centroid_row"] == pytest.approx((w.sum(axis=1) * np.arange(16)).sum() / w.sum(),
-                                                 rel=1e-13)
-    assert correlation(x, 3.0 * x) == pytest.approx(1.0, abs=1e-14)
+                                                 rel=tol("parity.positions.centroid"))
+    assert correlation(x, 3.0 * x) == pytest.approx(1.0, abs=tol("parity.positions.correlation"))
     assert correlation(x, x[:, ::-1]) < 0.99
     with pytest.raises(ValueError):
         correlation(x, x[:2])

@@ -97,7 +97,7 @@ def test_close_pair_passes(image):
 
 def test_verdict_bounds_come_from_the_ledger(image, tol):
     v = images.verdict(images.compare_images(image, image), LEDGER)
-    assert v.r_min == pytest.approx(1 - tol("gap.verdict_one_minus_r"))
+    assert v.r_min == pytest.approx(1 - tol("gap.verdict_one_minus_r"), rel=tol("arithmetic.float64"))
     assert v.sum_bound == tol("gap.verdict_sum_ratio")
 
 

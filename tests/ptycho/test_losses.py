@@ -47,7 +47,7 @@ def test_full_minus_mean_form_is_the_lgamma_constant(tol):
 
 
 @pytest.mark.parametrize("loss", [poisson_nll_mean, poisson_nll_full])
-def test_log_zero_is_guarded(loss):
+def test_log_zero_is_guarded(loss, tol):
     k = np.array([[0.0, 3.0]], np.float32)
     lam = np.array([[0.0, 0.0]], np.float32)
     value = float(loss(k, lam).numpy()[0])
@@ -58,7 +58,7 @@ def test_log_zero_is_guarded(loss):
         expected += math.lgamma(4.0)
     else:
         expected /= 2
-    assert value == pytest.approx(expected, rel=1e-6)
+    assert value == pytest.approx(expected, rel=tol("losses.log_floor"))
     zero = float(loss(np.zeros((1, 4), np.float32), np.zeros((1, 4), np.float32)).numpy()[0])
     assert zero == 0.0
 
@@ -68,7 +68,9 @@ def test_nll_is_minimized_at_lambda_equal_k(loss):
     k = np.full((1, 4), 37.0, np.float32)
     grid = np.linspace(20.0, 60.0, 401, dtype=np.float32)
     values = [float(loss(k, np.full((1, 4), g, np.float32)).numpy()[0]) for g in grid]
-    assert grid[int(np.argmin(values))] == pytest.approx(37.0, abs=0.1)
+    # the grid holds 37 exactly; its neighbours cost ~1.4e-4 more per element, ~10x the float32
+    # round-off of the loss there, so the argmin is exact
+    assert grid[int(np.argmin(values))] == np.float32(37.0)
 
 
 def test_gradient_of_mean_form_is_one_minus_k_over_lambda(tol):
@@ -81,7 +83,7 @@ def test_gradient_of_mean_form_is_one_minus_k_over_lambda(tol):
         total = tf.reduce_sum(poisson_nll_mean(k.astype(np.float32), lam_t))
     grad = tape.gradient(total, lam_t).numpy()
     np.testing.assert_allclose(grad, (1 - k / lam) / 16.0, rtol=tol("losses.float32_vs_float64"),
-                               atol=1e-7)
+                               atol=tol("losses.gradient_floor"))
 
 
 def test_amplitude_mae(tol):

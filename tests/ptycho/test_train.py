@@ -40,7 +40,8 @@ def test_training_arrays_are_scaled_fed_data_and_its_square(tol):
     assert inputs["coords_relative"].shape == (len(container), 1, 2, 4)
     # legacy: network input / X_raw = s_cf * g / s_cf = g
     assert plan.network_input_gain == pytest.approx(plan.gain, rel=tol("train.float32_labels"))
-    assert max_relative_offset(container) == pytest.approx(grouped.max_offset)
+    assert max_relative_offset(container) == pytest.approx(grouped.max_offset,
+                                                           rel=tol("train.float32_value"))
 
 
 def test_check_plan_rejects_mismatched_plan():
@@ -123,7 +124,7 @@ def test_output_scale_moves_only_when_trainable(trainable, tmp_path, tol):
                              "output_scale": float(np.exp(log_out))}
 
 
-def test_history_json_is_written_atomically(tmp_path):
+def test_history_json_is_written_atomically(tmp_path, tol):
     _, _, container, plan, config = small_setup(n_groups=16, nepochs=2, validation_split=0.25)
     path = tmp_path / "out" / "history.json"
     result = train(container, plan, config, history_path=path)
@@ -133,8 +134,9 @@ def test_history_json_is_written_atomically(tmp_path):
     assert len(data["history"]["loss"]) == 2 and len(data["epoch_seconds"]) == 2
     assert data["n_train"] == 12 and data["n_val"] == 4
     assert data["parameters"]["trainable"] == result.parameters["trainable"]
-    assert data["plan"]["output_scaler"] == pytest.approx(plan.output_scaler)
-    assert data["history"]["lr"][0] == pytest.approx(config.learning_rate)
+    assert data["plan"]["output_scaler"] == pytest.approx(plan.output_scaler, rel=tol("arithmetic.float64"))
+    assert data["history"]["lr"][0] == pytest.approx(config.learning_rate,
+                                                  rel=tol("train.float32_value"))
 
 
 _DETERMINISM_SCRIPT = textwrap.dedent("""
@@ -242,7 +244,7 @@ def test_trained_amplitude_is_in_true_units_current_profile(tol):
     """Current profile (s_cf in, s out): reconstructed amplitude ~ |O_true| (LS scalar ~ 1).
     Measured 0.94-0.97 over epochs 5-15 at this size (issue 3 target at N=64: [0.95, 1.05])."""
     raw, grouped, container, plan, config = small_setup(**_BOUND_SETUP)
-    assert plan.amplitude_ratio == pytest.approx(1.0)
+    assert plan.amplitude_ratio == pytest.approx(1.0, rel=tol("scaling.identity"))
     result = train(container, plan, config)
     ratio = _patch_amplitude_ratio(result, grouped, container, plan)
     assert ratio == pytest.approx(1.0, rel=tol("train.trained_scale_current"))

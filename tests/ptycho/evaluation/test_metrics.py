@@ -25,11 +25,11 @@ def test_scaled_relative_rmse_divides_out_the_ls_scalar(tol):
     rng = np.random.default_rng(4)
     truth = rng.uniform(0.5, 2.0, (32, 32))
     noise = rng.normal(0, 0.05, truth.shape)
-    assert scaled_relative_rmse(0.267 * truth, truth) == pytest.approx(0.0, abs=1e-12)
+    assert scaled_relative_rmse(0.267 * truth, truth) == pytest.approx(0.0, abs=tol("evaluation.float64_zero"))
     # a scaled copy of a noisy image has the noisy image's scaled error, not the scale's error
     assert scaled_relative_rmse(0.267 * (truth + noise), truth) == pytest.approx(
-        scaled_relative_rmse(truth + noise, truth), rel=1e-12)
-    assert relative_rmse(0.267 * truth, truth) == pytest.approx(0.733, rel=1e-12)
+        scaled_relative_rmse(truth + noise, truth), rel=tol("evaluation.float64"))
+    assert relative_rmse(0.267 * truth, truth) == pytest.approx(0.733, rel=tol("evaluation.float64"))
     assert np.isnan(scaled_relative_rmse(np.zeros_like(truth), truth))
 
 
