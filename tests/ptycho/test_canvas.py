@@ -43,7 +43,7 @@ def test_support_window_matches_the_decoder_padding():
     np.testing.assert_array_equal(support_window(N, N // 2), padded)
 
 
-def test_support_mean_averages_the_central_half_only():
+def test_support_mean_averages_the_central_half_only(tol):
     N = 16
     patches = np.full((2, N, N, 3), 100.0, np.float32)
     q = N // 4
@@ -52,7 +52,7 @@ def test_support_mean_averages_the_central_half_only():
     expected = (2.0 * 5 + 5.0) / 6  # five channels at 2, one at 5, equal sizes
     got = support_mean(patches, N)
     assert isinstance(got, float)
-    assert got == pytest.approx(expected, rel=1e-15)
+    assert got == pytest.approx(expected, rel=tol("arithmetic.float64_ulp"))
 
 
 def test_importing_canvas_does_not_import_tensorflow():
