@@ -9,10 +9,11 @@ the earliest failure of the replay.
 import numpy as np
 import pytest
 
-from parity.checks import FAIL, PASS, evaluate, first_failure, registered
+from parity.checks import FAIL, PASS, evaluate, registered
 from parity.model_cache import ModelCache
 from parity.records import CORE_STAGES, PROBE_STAGES
 from parity.replay import ReplaySpec, replay_config, run_stages
+from parity.testing import assert_caught
 from parity.tolerances import load_ledger
 from tests.conftest import LEDGER_PATH
 
@@ -40,20 +41,14 @@ def test_clean_replays_pass_the_consistency_checks(clean):
                 assert checks[name].stage in (entry.stage, "labels")
 
 
-def _assert_caught(checks, name):
-    assert checks[name].verdict == FAIL, checks[name]
-    first = first_failure(list(checks.values()))
-    assert first is not None and first.stage == registered("stage")[name].stage, (name, first)
-
-
 # ---------------------------------------------------------------------------- physics head
 def test_conjugated_model_probe_fails_forward_consistency(monkeypatch):
     from ptycho import layers
 
     real = layers.ProbeIllumination.probe
     monkeypatch.setattr(layers.ProbeIllumination, "probe", lambda self: layers.tf.math.conj(real(self)))
-    _, checks = _checks("gs1_custom")          # the experimental probe is complex
-    _assert_caught(checks, "forward_consistency")
+    record, _ = _checks("gs1_custom")          # the experimental probe is complex
+    assert_caught(record, "forward_consistency", ledger=LEDGER)
 
 
 def test_one_axis_fftshift_in_the_model_fails_forward_consistency(monkeypatch):
@@ -67,8 +62,8 @@ def test_one_axis_fftshift_in_the_model_fails_forward_consistency(monkeypatch):
         return tf.transpose(tf.signal.fftshift(amp, axes=[-1]), [0, 2, 3, 1])
 
     monkeypatch.setattr(layers, "diffract_tf_channels_last", one_axis)
-    _, checks = _checks("gs1_ideal")
-    _assert_caught(checks, "forward_consistency")
+    record, _ = _checks("gs1_ideal")
+    assert_caught(record, "forward_consistency", ledger=LEDGER)
 
 
 def test_mirrored_ground_truth_fails_forward_consistency(monkeypatch):
@@ -99,8 +94,8 @@ def test_flipped_extraction_sign_fails_the_reassembly_round_trip(monkeypatch):
         return real(images, shifts, output_size=output_size, offset=offset)
 
     monkeypatch.setattr(layers, "translate", extraction_flipped)
-    _, checks = _checks("gs2_ideal")
-    _assert_caught(checks, "reassembly_roundtrip")
+    record, _ = _checks("gs2_ideal")
+    assert_caught(record, "reassembly_roundtrip", ledger=LEDGER)
 
 
 def test_batch_coupled_reassembly_fails_batch_independence(monkeypatch):
@@ -126,16 +121,16 @@ def test_activation_ignoring_its_ceiling_fails_activation_ceiling(monkeypatch):
     from ptycho import layers
 
     monkeypatch.setattr(layers.AmplitudeActivation, "call", lambda self, x: layers.tf.sigmoid(x))
-    _, checks = _checks("gs1_custom_trainable")     # scaled sigmoid, ceiling 8
-    _assert_caught(checks, "activation_ceiling")
+    record, _ = _checks("gs1_custom_trainable")     # scaled sigmoid, ceiling 8
+    assert_caught(record, "activation_ceiling", ledger=LEDGER)
 
 
 def test_phase_range_without_pi_fails_phase_range(monkeypatch):
     from ptycho import layers
 
     monkeypatch.setattr(layers.PhaseActivation, "call", lambda self, x: layers.tf.tanh(x))
-    _, checks = _checks("gs1_ideal")
-    _assert_caught(checks, "phase_range")
+    record, _ = _checks("gs1_ideal")
+    assert_caught(record, "phase_range", ledger=LEDGER)
 
 
 # ---------------------------------------------------------------------------- training path
@@ -148,8 +143,8 @@ def test_stopped_gradient_fails_gradient_flow(monkeypatch):
     real = layers.AmplitudeActivation.call
     monkeypatch.setattr(layers.AmplitudeActivation, "call",
                         lambda self, x: real(self, layers.tf.stop_gradient(x)))
-    _, checks = _checks("gs1_ideal", stages=TRAIN)
-    _assert_caught(checks, "gradient_flow")
+    record, checks = _checks("gs1_ideal", stages=TRAIN)
+    assert_caught(record, "gradient_flow", ledger=LEDGER)
     assert any("amp_" in w for w in _checks_zero(checks))
 
 
@@ -168,8 +163,8 @@ def test_ignored_loss_weight_fails_loss_composition(monkeypatch):
         real(model, replace(config, nll_weight=1.0, mae_weight=1.0))
 
     monkeypatch.setattr(train, "compile_model", unweighted)
-    _, checks = _checks("gs1_custom_trainable", stages=TRAIN)   # 0.5 NLL + 2 MAE
-    _assert_caught(checks, "loss_composition")
+    record, _ = _checks("gs1_custom_trainable", stages=TRAIN)   # 0.5 NLL + 2 MAE
+    assert_caught(record, "loss_composition", ledger=LEDGER)
 
 
 def test_misaligned_training_feed_fails_training_feed(monkeypatch):
@@ -178,8 +173,8 @@ def test_misaligned_training_feed_fails_training_feed(monkeypatch):
 
     real = train._take
     monkeypatch.setattr(train, "_take", lambda d, idx: real(d, idx[::-1] if "counts" in d else idx))
-    _, checks = _checks("gs2_ideal", stages=TRAIN)
-    _assert_caught(checks, "training_feed")
+    record, _ = _checks("gs2_ideal", stages=TRAIN)
+    assert_caught(record, "training_feed", ledger=LEDGER)
 
 
 # ---------------------------------------------------------------------------- stitch, evaluate, scale
@@ -191,8 +186,8 @@ def test_stitching_sign_fails_stitch_roundtrip(monkeypatch):
         return c[:, 0, 0, :].reshape(-1), c[:, 0, 1, :].reshape(-1)
 
     monkeypatch.setattr(stitching, "global_positions", plus)
-    _, checks = _checks("gs2_ideal", stages=ALL)
-    _assert_caught(checks, "stitch_roundtrip")
+    record, _ = _checks("gs2_ideal", stages=ALL)
+    assert_caught(record, "stitch_roundtrip", ledger=LEDGER)
 
 
 def test_unaligned_phase_metrics_fail_evaluate_scaled_copy(monkeypatch):
@@ -201,8 +196,8 @@ def test_unaligned_phase_metrics_fail_evaluate_scaled_copy(monkeypatch):
 
     monkeypatch.setattr(report, "aligned_phases",
                         lambda recon, truth, mask=None: (np.angle(recon), np.angle(truth), 0.0))
-    _, checks = _checks("gs1_ideal", stages=ALL)
-    _assert_caught(checks, "evaluate_scaled_copy")
+    record, _ = _checks("gs1_ideal", stages=ALL)
+    assert_caught(record, "evaluate_scaled_copy", ledger=LEDGER)
 
 
 def test_scale_summed_over_channels_fails_container_scale(monkeypatch):
@@ -218,8 +213,8 @@ def test_scale_summed_over_channels_fails_container_scale(monkeypatch):
         return scaling.ScaleResult(res.value / np.sqrt(C), res.source, res.reason, res.energy * C)
 
     monkeypatch.setattr(scaling, "calculate_intensity_scale", per_group)
-    _, checks = _checks("gs2_ideal", stages=CORE_STAGES[:8])
-    _assert_caught(checks, "container_scale")
+    record, _ = _checks("gs2_ideal", stages=CORE_STAGES[:8])
+    assert_caught(record, "container_scale", ledger=LEDGER)
 
 
 def test_labels_misaligned_with_the_scan_fail_labels_poisson(monkeypatch):
