@@ -144,11 +144,11 @@ def test_cxi_reports_total_intensity_scale_and_the_npz_canvas(dataset, cxi_of_da
     rep = inspect_dataset(cxi_path, gridsize=2, out_dir=tmp_path)
     assert rep["format"] == "hdf5" and rep["contract"] == {"ok": True}
     sc = rep["scale"]
-    assert sc["E"] == pytest.approx(total, rel=tol("cxi.energy"))
-    assert sc["E"] == pytest.approx(1e6, rel=tol("cxi.energy"))  # = s**2 * E_npz = nphotons
+    assert sc["E"] == pytest.approx(total, rel=tol("formats.energy"))
+    assert sc["E"] == pytest.approx(1e6, rel=tol("formats.energy"))  # = s**2 * E_npz = nphotons
     assert rep["nphotons_source"] == "metadata" and sc["nphotons"] == 1e6
     assert sc["s"] == pytest.approx(math.sqrt(1e6 / sc["E"]), rel=tol("parity.inspect.identity"))
-    assert sc["s"] == pytest.approx(1.0, rel=tol("cxi.energy"))
+    assert sc["s"] == pytest.approx(1.0, rel=tol("formats.energy"))
     ref = inspect_dataset(npz_path, gridsize=2, out_dir=tmp_path)
     for strategy in ("current", "legacy"):
         assert rep["canvas"][strategy]["canvas"] == ref["canvas"][strategy]["canvas"]

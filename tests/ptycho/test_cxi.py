@@ -55,27 +55,27 @@ def _error(path, **kw):
 def test_wavelength_and_object_pixel(tol):
     assert PLANCK == 6.62607015e-34 and SPEED_OF_LIGHT == 299792458.0
     assert wavelength_from_energy(8000 * EV) == pytest.approx(1.549802e-10,
-                                                              rel=tol("cxi.seven_digits"))
+                                                              rel=tol("formats.seven_digits"))
     dx = object_pixel_size(8000 * EV, 2.0, 75e-6, 64)
     assert dx == pytest.approx(1.549802e-10 * 2.0 / (64 * 75e-6),
-                               rel=tol("cxi.seven_digits"))
+                               rel=tol("formats.seven_digits"))
 
 
 # ------------------------------------------------------------------ round trip
 def test_round_trip_positions_amplitudes_probe(cxi, raw, tol):
     back = read_cxi(cxi)
     assert isinstance(back.diff3d, FrameArray) and back.diff3d.dtype == np.float32
-    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=0, atol=tol("cxi.positions_px"))
-    np.testing.assert_allclose(back.ycoords, raw.ycoords, rtol=0, atol=tol("cxi.positions_px"))
+    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=0, atol=tol("formats.positions_px"))
+    np.testing.assert_allclose(back.ycoords, raw.ycoords, rtol=0, atol=tol("formats.positions_px"))
     np.testing.assert_allclose(np.asarray(back.diff3d), 7.5 * raw.diff3d,
-                               rtol=tol("cxi.amplitude"), atol=tol("cxi.amplitude_floor"))
-    np.testing.assert_allclose(back.probeGuess, 7.5 * raw.probeGuess, rtol=tol("cxi.probe"))
+                               rtol=tol("formats.amplitude"), atol=tol("formats.amplitude_floor"))
+    np.testing.assert_allclose(back.probeGuess, 7.5 * raw.probeGuess, rtol=tol("formats.probe"))
     assert back.metadata["nphotons"] == 1e5 and back.metadata["cxi_scale"] == 7.5
     assert back.metadata["amplitude_units"] == "sqrt_counts"
     src = back.metadata["source"]
     assert src["paths"]["data"] == DATA and src["paths"]["translation"] == TRANSLATION
     assert src["object_pixel_m"] == pytest.approx(object_pixel_size(N=N, **GEOMETRY),
-                                                rel=tol("cxi.positions"))
+                                                rel=tol("formats.positions"))
     back.close()
 
 
@@ -86,8 +86,8 @@ def test_energy_is_mean_total_intensity(cxi, raw, tol):
     assert T.shape == (M, 3)
     total = float(np.mean(intensity.sum(axis=(1, 2))))
     E = mean_pattern_energy(read_cxi(cxi).diff3d)
-    assert E == pytest.approx(total, rel=tol("cxi.energy"))
-    assert E == pytest.approx(7.5 ** 2 * mean_pattern_energy(raw.diff3d), rel=tol("cxi.energy"))
+    assert E == pytest.approx(total, rel=tol("formats.energy"))
+    assert E == pytest.approx(7.5 ** 2 * mean_pattern_energy(raw.diff3d), rel=tol("formats.energy"))
 
 
 def test_recognized_by_content(tmp_path, cxi):
@@ -99,7 +99,7 @@ def test_recognized_by_content(tmp_path, cxi):
 
 def test_translation_sign_and_pynx_layout(cxi, raw, tol):
     flipped = read_cxi(cxi, translation_sign=-1)
-    np.testing.assert_allclose(flipped.xcoords, -raw.xcoords, rtol=tol("cxi.positions"))
+    np.testing.assert_allclose(flipped.xcoords, -raw.xcoords, rtol=tol("formats.positions"))
     flipped.close()  # the reader keeps the file open (read-only) until then
 
     def transpose(f):
@@ -107,7 +107,7 @@ def test_translation_sign_and_pynx_layout(cxi, raw, tol):
         del f["entry_1/sample_1/geometry_1/translation"]
         f["entry_1/sample_1/geometry_1/translation"] = T.T  # PyNX writes (3, M)
     back = read_cxi(_edit(cxi, transpose))
-    np.testing.assert_allclose(back.ycoords, raw.ycoords, rtol=tol("cxi.positions"))
+    np.testing.assert_allclose(back.ycoords, raw.ycoords, rtol=tol("formats.positions"))
 
 
 def test_translation_from_data_1_when_geometry_missing(cxi, raw, tol):
@@ -118,12 +118,12 @@ def test_translation_from_data_1_when_geometry_missing(cxi, raw, tol):
         f["entry_1/data_1/translation"] = T
     back = read_cxi(_edit(cxi, move))
     assert back.metadata["source"]["paths"]["translation"] == "/entry_1/data_1/translation"
-    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=tol("cxi.positions"))
+    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=tol("formats.positions"))
 
 
 def test_wavelength_only(cxi, raw, tol):
     back = read_cxi(_edit(cxi, lambda f: f.__delitem__("entry_1/instrument_1/source_1/energy")))
-    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=tol("cxi.positions"))
+    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=tol("formats.positions"))
 
 
 def test_mask_zeroes_invalid_pixels(tmp_path, raw, tol):
@@ -134,7 +134,7 @@ def test_mask_zeroes_invalid_pixels(tmp_path, raw, tol):
     back = read_cxi(path)
     amp = np.asarray(back.diff3d)
     assert np.all(amp[:, 3, 4] == 0) and np.all(amp[:, N // 2, :] == 0)
-    np.testing.assert_allclose(amp[:, 0, 0], raw.diff3d[:, 0, 0], rtol=tol("cxi.amplitude"))
+    np.testing.assert_allclose(amp[:, 0, 0], raw.diff3d[:, 0, 0], rtol=tol("formats.amplitude"))
     assert back.metadata["source"]["masked_pixels"] == N + 1
 
 
@@ -151,7 +151,7 @@ def test_probe_modes_take_the_first(cxi, raw, tol):
         del f["entry_1/instrument_1/source_1/illumination"]
         f["entry_1/instrument_1/source_1/illumination"] = np.stack([P, 0 * P])
     np.testing.assert_allclose(read_cxi(_edit(cxi, modes)).probeGuess, 7.5 * raw.probeGuess,
-                               rtol=tol("cxi.probe"))
+                               rtol=tol("formats.probe"))
 
 
 def test_integer_counts(tmp_path, raw):

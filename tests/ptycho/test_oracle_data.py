@@ -25,15 +25,16 @@ def raw():
     return simulate_dataset(obj, P, x, y, nphotons=1e6, seed=3, mask=probe_mask(N))
 
 
-def test_counts_probe_positions_and_frame(raw):
+def test_counts_probe_positions_and_frame(raw, tol):
     mask = probe_mask(N)
     d = to_ptylab(raw, mask=mask)
     s = raw.metadata["s_sim"]
     assert d.scale == s and d.object_shape == (48, 56) and d.M == 16 and d.N == N
     counts = np.square(s * np.asarray(raw.diff3d, np.float64))
-    np.testing.assert_allclose(d.ptychogram, counts, rtol=1e-6)
+    np.testing.assert_allclose(d.ptychogram, counts, rtol=tol("formats.counts"))
     # counts are integers (Poisson draws) up to float32 storage of diff3d
-    np.testing.assert_allclose(d.ptychogram, np.round(counts), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(d.ptychogram, np.round(counts), rtol=tol("simulate.integer_counts"),
+                               atol=0)
     np.testing.assert_array_equal(d.probe, (s * raw.probeGuess.astype(np.complex128) * mask)
                                   .astype(np.complex64))
     # PtyLab's top-left of each patch on its canvas = our patch's top-left (y - N/2, x - N/2)
@@ -48,8 +49,10 @@ def test_counts_probe_positions_and_frame(raw):
     np.testing.assert_array_equal(d.to_object_frame(canvas), raw.objectGuess)
     # encoder in metres about the canvas centre, object pixel dxo = wavelength z / (N dxd)
     g = Geometry()
-    assert d.dxo == pytest.approx(g.wavelength_m * g.distance_m / (N * g.pixel_m), rel=1e-15)
-    np.testing.assert_allclose(d.encoder, (top - d.No // 2 + N // 2) * d.dxo, rtol=1e-12)
+    assert d.dxo == pytest.approx(g.wavelength_m * g.distance_m / (N * g.pixel_m),
+                                  rel=tol("arithmetic.float64_ulp"))
+    np.testing.assert_allclose(d.encoder, (top - d.No // 2 + N // 2) * d.dxo,
+                               rtol=tol("formats.positions"))
 
 
 def test_patches_beyond_the_object_widen_the_canvas(raw):
@@ -62,13 +65,13 @@ def test_patches_beyond_the_object_widen_the_canvas(raw):
     assert d.to_object_frame(np.zeros((d.No, d.No))).shape == (48, 56)
 
 
-def test_scale_defaults_and_override(raw):
+def test_scale_defaults_and_override(raw, tol):
     assert to_ptylab(raw, scale=2.0).scale == 2.0
     bare = dataclasses.replace(raw, metadata={})
     assert to_ptylab(bare).scale == 1.0                      # diff3d already sqrt(counts)
     dosed = dataclasses.replace(raw, metadata={"nphotons": 1e6})
     E = float(np.mean(np.sum(np.square(np.asarray(raw.diff3d, np.float64)), axis=(1, 2))))
-    assert to_ptylab(dosed).scale == pytest.approx(np.sqrt(1e6 / E), rel=1e-9)
+    assert to_ptylab(dosed).scale == pytest.approx(np.sqrt(1e6 / E), rel=tol("scaling.invariance"))
     with pytest.raises(ConfigError) as err:
         to_ptylab(raw, scale=-1.0)
     assert err.value.field == "scale"

@@ -51,35 +51,40 @@ def _error(path):
 
 
 # ------------------------------------------------------------------ our writer, our reader
-def test_round_trip_positions_amplitudes_probe(h5, raw):
+def test_round_trip_positions_amplitudes_probe(h5, raw, tol):
     back = read_ptylab(h5)
     assert isinstance(back.diff3d, FrameArray) and back.diff3d.dtype == np.float32
-    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(back.ycoords, raw.ycoords, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(np.asarray(back.diff3d), 7.5 * raw.diff3d, rtol=2e-7, atol=1e-6)
-    np.testing.assert_allclose(back.probeGuess, 7.5 * raw.probeGuess, rtol=1e-6)
+    np.testing.assert_allclose(back.xcoords, raw.xcoords, rtol=0, atol=tol("formats.positions_px"))
+    np.testing.assert_allclose(back.ycoords, raw.ycoords, rtol=0, atol=tol("formats.positions_px"))
+    np.testing.assert_allclose(np.asarray(back.diff3d), 7.5 * raw.diff3d, rtol=tol("formats.amplitude"),
+                               atol=tol("formats.amplitude_floor"))
+    np.testing.assert_allclose(back.probeGuess, 7.5 * raw.probeGuess, rtol=tol("formats.probe"))
     assert back.metadata["nphotons"] == 1e5 and back.metadata["ptylab_scale"] == 7.5
     assert back.metadata["amplitude_units"] == "sqrt_counts"
     src = back.metadata["source"]
     assert src["format"] == "ptylab" and src["orientation"] == 0
-    assert src["object_pixel_m"] == pytest.approx(1.2398e-10 * 2.0 / (N * 75e-6), rel=1e-12)
+    assert src["object_pixel_m"] == pytest.approx(1.2398e-10 * 2.0 / (N * 75e-6),
+                                                rel=tol("formats.positions"))
     E = mean_pattern_energy(back.diff3d)
-    assert E == pytest.approx(7.5 ** 2 * mean_pattern_energy(raw.diff3d), rel=1e-6)
+    assert E == pytest.approx(7.5 ** 2 * mean_pattern_energy(raw.diff3d), rel=tol("formats.energy"))
     back.close()
 
 
-def test_written_fields_are_ptylabs(h5, raw):
+def test_written_fields_are_ptylabs(h5, raw, tol):
     """Intensities in counts, encoder (M, 2) in metres (row, col) about a whole-pixel centre."""
     with h5py.File(h5, "r") as f:
         assert set(f) >= {"ptychogram", "encoder", "wavelength", "zo", "dxd"}
         counts = f["ptychogram"][()]
         encoder = f["encoder"][()]
         offset = json.loads(f[METADATA_FIELD][()])["position_offset_px"]
-    np.testing.assert_allclose(counts, (7.5 * raw.diff3d.astype(np.float64)) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(counts, (7.5 * raw.diff3d.astype(np.float64)) ** 2,
+                               rtol=tol("formats.counts"))
     dxo = object_pixel_m(GEOMETRY["wavelength_m"], GEOMETRY["zo_m"], GEOMETRY["dxd_m"], N)
     assert encoder.shape == (M, 2)
-    np.testing.assert_allclose(encoder[:, 0] / dxo + offset[0], raw.ycoords, atol=1e-9)
-    np.testing.assert_allclose(encoder[:, 1] / dxo + offset[1], raw.xcoords, atol=1e-9)
+    np.testing.assert_allclose(encoder[:, 0] / dxo + offset[0], raw.ycoords, rtol=0,
+                               atol=tol("formats.positions_px"))
+    np.testing.assert_allclose(encoder[:, 1] / dxo + offset[1], raw.xcoords, rtol=0,
+                               atol=tol("formats.positions_px"))
     assert offset == [float(np.round(offset[0])), float(np.round(offset[1]))]
 
 
@@ -91,12 +96,13 @@ def test_recognized_by_content(tmp_path, h5):
     back.close()
 
 
-def test_orientation_is_applied_to_the_frames(h5, raw):
+def test_orientation_is_applied_to_the_frames(h5, raw, tol):
     """Orientation 5 (PtyLab/ptypy): transpose the frames, then flip the columns."""
     _edit(h5, lambda f: f.create_dataset("orientation", data=5))
     back = read_ptylab(h5)
     expected = np.flip(np.transpose(7.5 * raw.diff3d, (0, 2, 1)), axis=-1)
-    np.testing.assert_allclose(np.asarray(back.diff3d), expected, rtol=2e-7, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(back.diff3d), expected, rtol=tol("formats.amplitude"),
+                               atol=tol("formats.amplitude_floor"))
     back.close()
 
 
@@ -186,7 +192,7 @@ def _ptylab_view(path):
     return exp, centres, rec
 
 
-def test_our_file_loads_in_ptylab_and_reconstructs(tmp_path, simulated):
+def test_our_file_loads_in_ptylab_and_reconstructs(tmp_path, simulated, tol):
     from ptycho.oracle.agreement import evaluate_object
     from ptycho.oracle.epie import EpieSettings, run_experiment
 
@@ -196,7 +202,7 @@ def test_our_file_loads_in_ptylab_and_reconstructs(tmp_path, simulated):
     exp, centres, _ = _ptylab_view(path)
     np.testing.assert_array_equal(exp.ptychogram, h5py.File(path, "r")["ptychogram"][()])
     assert float(np.mean(exp.energyAtPos)) == pytest.approx(mean_pattern_energy(ours.diff3d),
-                                                            rel=1e-6)
+                                                            rel=tol("formats.energy"))
     offset = ours.metadata["position_offset_px"]
     np.testing.assert_array_equal(centres[:, 0] + offset[0], simulated.ycoords)
     np.testing.assert_array_equal(centres[:, 1] + offset[1], simulated.xcoords)
@@ -233,30 +239,32 @@ def _theirs(tmp_path, simulated):
     return path, counts, centre
 
 
-def test_ptylab_layout_loads_with_the_same_energy_scale_and_positions(tmp_path, simulated):
+def test_ptylab_layout_loads_with_the_same_energy_scale_and_positions(tmp_path, simulated, tol):
     """Our reader on PtyLab's layout: E = the mean total counts, hence the simulation's
     intensity scale s, and the positions about the stated centre."""
     path, counts, centre = _theirs(tmp_path, simulated)
     ours = open_dataset(path)
     assert ours.metadata["probe_source"].startswith("ideal_probe")
     E = mean_pattern_energy(ours.diff3d)
-    assert E == pytest.approx(float(np.mean(counts.sum(axis=(1, 2)))), rel=1e-6)
+    assert E == pytest.approx(float(np.mean(counts.sum(axis=(1, 2)))), rel=tol("formats.energy"))
     s = float(simulated.metadata["s_sim"])
     expected = scale_from_energy(s ** 2 * mean_pattern_energy(simulated.diff3d), 1e9, 64)
-    assert scale_from_energy(E, 1e9, 64).value == pytest.approx(expected.value, rel=1e-6)
-    np.testing.assert_allclose(ours.ycoords, simulated.ycoords - centre[0], atol=1e-9)
-    np.testing.assert_allclose(ours.xcoords, simulated.xcoords - centre[1], atol=1e-9)
+    assert scale_from_energy(E, 1e9, 64).value == pytest.approx(expected.value, rel=tol("formats.energy"))
+    np.testing.assert_allclose(ours.ycoords, simulated.ycoords - centre[0], rtol=0,
+                               atol=tol("formats.positions_px"))
+    np.testing.assert_allclose(ours.xcoords, simulated.xcoords - centre[1], rtol=0,
+                               atol=tol("formats.positions_px"))
     ours.close()
 
 
-def test_ptylab_and_we_see_the_same_energy_and_positions(tmp_path, simulated):
+def test_ptylab_and_we_see_the_same_energy_and_positions(tmp_path, simulated, tol):
     """PtyLab's own loader on the same file: its energyAtPos averages to our E and it centres
     the patches where our positions say."""
     path, _, _ = _theirs(tmp_path, simulated)
     ours = open_dataset(path)
     exp, centres, _ = _ptylab_view(path)
     assert float(np.mean(exp.energyAtPos)) == pytest.approx(mean_pattern_energy(ours.diff3d),
-                                                            rel=1e-6)
+                                                            rel=tol("formats.energy"))
     np.testing.assert_array_equal(centres[:, 0], np.round(ours.ycoords))
     np.testing.assert_array_equal(centres[:, 1], np.round(ours.xcoords))
     ours.close()
