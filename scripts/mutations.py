@@ -424,7 +424,10 @@ def _finding(r: dict) -> str:
     g = r["check"]
     if r["detector"] == "tests" and r["tests"] is not None:
         t = r["tests"]
-        return f"tests {t['outcome']} {', '.join(t['failed'][:1])}".strip()
+        words = {"test": "self-test failed", "pass": "self-tests pass",
+                 "crash": "self-tests crash", "timeout": "self-tests time out"}[t["outcome"]]
+        first = t["failed"][0].split("::")[-1] if t["failed"] else ""
+        return f"{words}{': ' + first if first else ''} (gate: {g['outcome']})"
     if g["outcome"] in ("check", "golden"):
         parts = ([f"check {g['check_stage']}: {g['detail']}"] if g.get("check_stage") else []) \
             + ([f"golden {g['golden_stage']}"] if g.get("golden_stage") else [])

@@ -173,6 +173,27 @@ def test_score_counts_golden_only_as_half_and_crashes_as_nothing(mutations):
         assert words in line
 
 
+def test_report_lines_name_the_category_and_what_found_it(mutations):
+    """One progress line per mutation (category, finding) and the markdown table: a named
+    kill names its check and stage, a tests row its failed self-test and the gate's outcome,
+    a noop reads quiet."""
+    named = {**_result("a", "named", gate="check"),
+             "check": {"outcome": "check", "stage": "scale", "check_stage": "scale",
+                       "golden_stage": "normalize", "detail": "scale_identity", "seconds": 9.0}}
+    harness = {**_result("h", "named", detector="tests"),
+               "tests": {"outcome": "test", "failed": ["tests/p/t.py::test_x"], "seconds": 1.0}}
+    noop = _result("n", "missed", noop=True)
+    assert "named" in mutations.progress_line(named)
+    assert "check scale: scale_identity; golden normalize" in mutations.progress_line(named)
+    assert "self-test failed: test_x (gate: pass)" in mutations.progress_line(harness)
+    assert "quiet" in mutations.progress_line(noop)
+    md = mutations.markdown([named, harness, noop], {"t": mutations.summarize([named, harness,
+                                                                                noop])})
+    assert "| t | a | scale | named | check scale: scale_identity; golden normalize |" in md
+    assert "| t | n (noop) | scale | quiet |" in md
+    assert "t: 2 mutations: caught by named check at expected stage 2" in md
+
+
 def test_gate_ok_needs_a_kill_at_the_stage_of_every_gate_row(mutations):
     good = [_result("a", "named"), _result("b", "golden"),
             _result("i", "missed", stage="infer"), _result("n", "missed", noop=True),
