@@ -247,6 +247,50 @@ def keras_model_flops(model) -> dict:
             "layers": per_layer}
 
 
+#: FLOPs of one bilinear sample (4 multiply-adds over the 4 neighbours)
+BILINEAR_FLOPS = 8
+
+
+def reassembly_flops(N: int, C: int, pad: int) -> float:
+    """Per group: the interpolation work of ptycho.layers.reassemble_extract, counted from its
+    shapes (implementation-independent): 3 planes (real, imag, support weight) of C patches placed
+    on the (N + 2 pad)^2 canvas, then 2 planes cut back out at N x N for each of the C patches,
+    BILINEAR_FLOPS per output sample. 0 for C == 1 (a window product)."""
+    if C == 1:
+        return 0.0
+    M = N + 2 * pad
+    return float(BILINEAR_FLOPS * C * (3 * M * M + 2 * N * N))
+
+
+def keras_training_flops(model) -> dict:
+    """Analytic FLOPs of one training step per sample of the ptycho training model.
+
+    Forward: `keras_model_flops` plus the group reassembly (`reassembly_flops`). Backward, from
+    the same shapes: every conv computes its weight gradient (its forward FLOPs again) and its
+    input gradient (again) except a conv fed by the network input with nothing trainable before
+    it (the first encoder conv, unless the input scale weight trains); the FFT and the
+    reassembly each run once more as their adjoints. Returns {'forward', 'backward',
+    'train_step'} per sample (the validation pass costs 'forward' per sample).
+    """
+    fwd = keras_model_flops(model)
+    heads = [layer for layer in model.layers if type(layer).__name__ == "GroupReassembly"]
+    rea = 0.0
+    for layer in heads:
+        _, N, _, C = layer.output.shape
+        rea += reassembly_flops(int(N), int(C), int(layer.pad))
+    first_input_grad = 0.0
+    scaler = [layer for layer in model.layers if type(layer).__name__ == "ScaleWeight"
+              and layer.name == "input_scaler"]
+    input_trains = bool(scaler and scaler[0].trainable_weights)
+    convs = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    if convs and not input_trains:
+        first_input_grad = fwd["layers"][convs[0].name]
+    forward = fwd["total"] + rea
+    backward = 2.0 * fwd["conv"] + 2.0 * fwd["dense"] - first_input_grad + fwd["fft"] + rea
+    return {"forward": forward, "backward": backward, "train_step": forward + backward,
+            "reassembly": rea}
+
+
 def tf_matmul_reference(tf, n: int, *, seed: int = 0):
     """(fn, flops): fn() runs one float32 (n x n) @ (n x n) matmul on TF's device and syncs.
 

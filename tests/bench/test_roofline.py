@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from .conftest import BENCH, SMOKE, sizes
-from .roofline import (MiB, PeakMemory, conv2d_flops, fft2_flops, keras_model_flops, timing_of,
+from .roofline import (MiB, PeakMemory, conv2d_flops, fft2_flops, keras_model_flops,
+                       keras_training_flops, reassembly_flops, timing_of,
                        versions)
 
 
@@ -60,6 +61,29 @@ def test_ptycho_model_flops_match_hand_count(tf_module, tol):
     train = keras_model_flops(model)
     assert train["fft"] == pytest.approx(fft2_flops(64, 64), rel=tol("bench.flops"))
     assert train["total"] == pytest.approx(enc + 2 * dec + fft2_flops(64, 64), rel=tol("bench.flops"))
+
+
+def test_training_flops_hand_count_gs2(tf_module, tol):
+    """N=16, nfs=1, gridsize 2 (C=4), pad 3: one encoder stage 32 filters, no decoder stage,
+    last convs to 4 channels; backward = weight grads of every conv + input grads of every conv
+    but the first (fixed input scale) + the adjoint FFTs + the adjoint reassembly."""
+    from ptycho.config import ModelConfig, TrainingConfig
+    from ptycho.model import build_model
+    from ptycho.probe import make_probe
+
+    mc = ModelConfig(N=16, gridsize=2, n_filters_scale=1)
+    model, _ = build_model(mc, TrainingConfig(model=mc), probe=make_probe(mc), input_scale=1.0,
+                           output_scale=1.0, max_offset=2.0, seed=1)
+    first = conv2d_flops(16, 16, 3, 3, 4, 32)
+    convs = first + conv2d_flops(16, 16, 3, 3, 32, 32) + 2 * conv2d_flops(8, 8, 3, 3, 32, 4)
+    fft = 4 * fft2_flops(16, 16)
+    M = 16 + 2 * 3
+    rea = 8 * 4 * (3 * M * M + 2 * 16 * 16)
+    assert reassembly_flops(16, 4, 3) == rea and reassembly_flops(16, 1, 3) == 0
+    got = keras_training_flops(model)
+    assert got["forward"] == pytest.approx(convs + fft + rea, rel=tol("bench.flops"))
+    assert got["backward"] == pytest.approx(2 * convs - first + fft + rea, rel=tol("bench.flops"))
+    assert got["train_step"] == pytest.approx(got["forward"] + got["backward"], rel=tol("bench.flops"))
 
 
 def test_timing_of_summarizes_samples():

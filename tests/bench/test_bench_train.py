@@ -1,0 +1,88 @@
+"""Training throughput: samples/s and achieved GFLOP/s of `ptycho.train.train` per epoch, as a
+ratio of a float32 matmul timed in the same run (issue 18).
+
+The product path itself: `ptycho.train.train` on a simulated lines dataset of the trained tier's
+shape (N=64, n_filters_scale 1, batch 16, 5% validation), gridsize 1 and 2, ideal probe. The
+epoch wall times are TrainResult.epoch_seconds; the first epoch (tracing, compilation) is
+dropped. The matmul reference runs in a Keras callback at the end of every epoch, after the
+epoch timer has stopped, so each epoch and its reference see the same machine load seconds
+apart. FLOPs per epoch are counted from the model's shapes (`roofline.keras_training_flops`:
+n_train training steps + n_val validation forwards per sample), not guessed. Rows: seconds per
+epoch, and achieved GFLOP/s vs the matmul's (ratio). Timings are never asserted.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from parity.bench_report import goal
+
+from ..ptycho._pipeline import small_setup
+from .conftest import sizes
+from .roofline import keras_training_flops, tf_environment, tf_matmul_reference, timing_of
+
+pytestmark = pytest.mark.benchmark(group="train")
+
+#: (N, gridsize, groups, epochs); the smoke case is a tiny gridsize-2 run of 2 epochs
+TRAIN_CASES = sizes((16, 2, 16, 2),
+                    **{f"N64-gs{gs}-g{g}": (64, gs, g, 4) for gs, g in ((1, 256), (2, 128))})
+MATMUL_N = {"smoke": 64, "cpu": 1024, "gpu": 8192}
+
+
+@pytest.mark.parametrize("case", TRAIN_CASES)
+def test_train_epoch_throughput(bench, tf_module, case):
+    tf = tf_module
+    from ptycho.tfload import keras as _keras
+    from ptycho.train import train
+
+    keras = _keras()
+    N, gridsize, groups, epochs = case
+    _, _, container, plan, config = small_setup(
+        N=N, gridsize=gridsize, n_points=groups, n_groups=groups, object_size=4 * N,
+        batch_size=16 if N == 64 else 4, nepochs=epochs, validation_split=0.05)
+    info = tf_environment(tf)
+    n_mm = MATMUL_N["smoke" if not bench.timed else ("gpu" if info["gpu"] else "cpu")]
+    matmul, matmul_flops = tf_matmul_reference(tf, n_mm)
+    matmul()  # trace
+    mm_seconds: list[float] = []
+
+    class MatmulAfterEpoch(keras.callbacks.Callback):
+        """The roofline reference, timed right after each epoch's timer stops."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            t0 = time.perf_counter()
+            matmul()
+            mm_seconds.append(time.perf_counter() - t0)
+
+    def run():
+        return train(container, plan, config, callbacks=[MatmulAfterEpoch()])
+
+    result, _, _ = bench.measure(run, rounds=1)
+    epoch_s = timing_of(result.epoch_seconds[1:] or result.epoch_seconds)
+    mm = timing_of(mm_seconds[1:] or mm_seconds)
+    flops = keras_training_flops(result.model)
+    epoch_flops = result.n_train * flops["train_step"] + result.n_val * flops["forward"]
+    achieved = epoch_flops / epoch_s.median / 1e9
+    peak = matmul_flops / mm.median / 1e9
+    label = f"N{N}-gs{gridsize}-g{groups}-b{config.batch_size}"
+    bench.describe(
+        kind="train", case=f"train epoch {label}", impl="ours", dtype="float32",
+        shape={"diffraction": [result.n_train, N, N, gridsize ** 2]},
+        model={"N": N, "gridsize": gridsize, "n_filters_scale": config.model.n_filters_scale,
+               "parameters": result.parameters["total"]},
+        epochs=len(result.epoch_seconds), epoch_timing=epoch_s.to_dict(),
+        matmul_timing=mm.to_dict(), flops_per_sample={k: v for k, v in flops.items()},
+        flops_per_epoch=epoch_flops, samples_per_s=result.n_train / epoch_s.median,
+        achieved_gflops=achieved, matmul_gflops=peak, matmul_n=n_mm, ratio=achieved / peak,
+        **info)
+    bench.row(f"train epoch {label}: s", unit="s", ours=epoch_s.median)
+    bench.row(f"train epoch {label}: GFLOP/s", unit="GFLOP/s", ours=achieved, roofline=peak,
+              reference=f"tf.matmul float32 {n_mm}^2, {info['device'].split(':')[0]}",
+              goal=goal(">=", 0.4, text="≥ 0.4 (CPU)") if bench.timed and not info["gpu"] else None)
+    bench.finish()
+
+    assert len(result.epoch_seconds) == epochs and len(mm_seconds) == epochs
+    assert np.isfinite(result.history["loss"]).all()
+    assert epoch_flops > 0 and result.n_train + result.n_val == len(container)
