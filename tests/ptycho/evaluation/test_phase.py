@@ -67,3 +67,36 @@ def test_unwrapping_on_disconnected_parts_is_reconciled(tol):
     a, b, _ = aligned_phases(truth * np.exp(1j * p), truth, sel)
     expected = remove_plane(p, sel)
     np.testing.assert_allclose((a - b)[sel], expected[sel], atol=tol("evaluation.exact"))
+
+
+def test_any_valid_unwrapping_per_part_gives_the_same_alignment(tol, monkeypatch):
+    """Unwrapping is defined per connected part of the mask only up to 2*pi*k: whatever
+    multiple the unwrapper picks for each part of each field, the aligned phases are the same.
+    The unwrapper is replaced by one that adds a different number of turns per part and per
+    call (mutation testing found the reconciliation loop's part selection unchecked: the test
+    above never sees parts that disagree)."""
+    import ptycho.evaluation.phase as phase_module
+    from scipy.ndimage import gaussian_filter, label
+
+    rows, cols = np.indices((40, 60), dtype=np.float64)
+    sel = np.ones((40, 60), bool)
+    sel[:, 19:21] = False
+    sel[:, 39:41] = False                                     # three parts
+    parts, n = label(sel)
+    assert n == 3
+    truth = np.exp(1j * (0.8 * rows + 0.5 * cols))
+    p = gaussian_filter(np.random.default_rng(1).normal(size=(40, 60)), 2.0)
+    p /= np.abs(p).max()
+    expected = remove_plane(p, sel)
+    plain_unwrap = phase_module.unwrap
+    turns_per_call = iter([(1, 0, -2), (0, 2, 0)])
+
+    def unwrap_with_other_turns(phase, mask=None):
+        out = plain_unwrap(phase, mask)
+        for k, turns in enumerate(next(turns_per_call), start=1):
+            out = np.where(parts == k, out + 2 * np.pi * turns, out)
+        return out
+
+    monkeypatch.setattr(phase_module, "unwrap", unwrap_with_other_turns)
+    a, b, _ = aligned_phases(truth * np.exp(1j * p), truth, sel)
+    np.testing.assert_allclose((a - b)[sel], expected[sel], atol=tol("evaluation.exact"))
