@@ -10,8 +10,9 @@ tests/mutations/cosmic-ray.toml ([cosmic-ray] is cosmic-ray's, [mutation] this t
 
 `run`: the committed tree (`git archive HEAD`; `--source worktree` for uncommitted files) is
 copied to a temporary folder; `cosmic-ray init` enumerates every mutant of `module-path` into
-DIR/session.sqlite; mutants inside annotations (never evaluated: equivalent) and the
-operators of `exclude-operators` are dropped; a deterministic selection is kept (per module,
+DIR/session.sqlite; mutants inside annotations (never evaluated: equivalent), of the bare `*`
+of a keyword-only signature (a SyntaxError, or `/`: no fault) and of the operators of
+`exclude-operators` are dropped; a deterministic selection is kept (per module,
 the first K of a shuffle seeded by (seed, module); or the mutants whose stable hash falls in
 shard I of N) and every other mutant is marked skipped in the session (a cosmic-ray filter).
 The unmutated tree must pass the gate first (baseline; its step times set the per-step
@@ -134,6 +135,27 @@ def annotation_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]
         elif isinstance(node, ast.AnnAssign):
             found.append(node.annotation)
         spans.extend(((a.lineno, a.col_offset), (a.end_lineno, a.end_col_offset)) for a in found)
+    return spans
+
+
+def signature_marker_spans(source: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Spans holding the bare `*` of a keyword-only signature (`def f(a, *, b)`): cosmic-ray
+    reads it as a multiplication; its replacements are a SyntaxError (`**`, `+`, ...) or the
+    positional-only marker `/` (the callers pass those arguments by keyword anyway), so none
+    is a fault of the code. The span runs from the end of the last positional argument (or its
+    default) to the first keyword-only argument."""
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        a = node.args
+        if a.vararg is not None or not a.kwonlyargs:
+            continue
+        before = [*a.posonlyargs, *a.args, *a.defaults]
+        start = (max(((n.end_lineno, n.end_col_offset) for n in before))
+                 if before else (node.lineno, node.col_offset))
+        first = a.kwonlyargs[0]
+        spans.append((start, (first.lineno, first.col_offset)))
     return spans
 
 
@@ -330,7 +352,8 @@ def markdown(doc: dict) -> str:
     lines = [f"# Mutation score ({meta['tool']}, {meta['selection']})", "",
              f"- tree: {meta['commit']} ({meta['source']}); date (UTC) {meta['date']}",
              f"- mutants: {meta['enumerated']} enumerated, {meta['annotation_skipped']} in "
-             f"annotations and {meta['operator_skipped']} of excluded operators dropped, "
+             f"annotations, {meta.get('signature_marker_skipped', 0)} of keyword-only `*` "
+             f"markers and {meta['operator_skipped']} of excluded operators dropped, "
              f"{meta['selected']} selected",
              f"- baseline gate: {meta['baseline']['steps']} s; limits: tests "
              f"{meta['limits']['tests']} s, check {meta['limits']['check']} s; wall "
@@ -387,12 +410,14 @@ def enumerate_mutants(base: pathlib.Path, config_path: pathlib.Path, session: pa
     subprocess.run(cmd, cwd=base, check=True)
 
 
-def candidates_of(db, base: pathlib.Path, cfg: dict) -> tuple[list[dict], int, int]:
-    """The work items of a session as dicts, minus annotation mutants (when configured) and
-    excluded operators; returns (candidates, annotation-skipped, operator-skipped)."""
+def candidates_of(db, base: pathlib.Path, cfg: dict) -> tuple[list[dict], int, int, int]:
+    """The work items of a session as dicts, minus annotation mutants (when configured),
+    excluded operators and the bare `*` of keyword-only signatures; returns (candidates,
+    annotation-skipped, operator-skipped, signature-marker-skipped)."""
     patterns = excluded_operator_patterns(cfg)
     spans: dict[str, list] = {}
-    out, n_ann, n_op = [], 0, 0
+    out, n_ann, n_op, n_sig = [], 0, 0, 0
+    markers: dict[str, list] = {}
     units = cfg["cosmic-ray"]["module-path"]
     for item in db.work_items:
         m = item.mutations[0]
@@ -405,12 +430,17 @@ def candidates_of(db, base: pathlib.Path, cfg: dict) -> tuple[list[dict], int, i
         if cfg["mutation"].get("skip_annotations", True) and in_spans(m.start_pos, spans[file]):
             n_ann += 1
             continue
+        if file not in markers:
+            markers[file] = signature_marker_spans((base / file).read_text())
+        if in_spans(m.start_pos, markers[file]):
+            n_sig += 1
+            continue
         out.append({"key": mutant_key(file, m.operator_name, m.occurrence),
                     "module": unit_of(file, units), "file": file,
                     "job_id": item.job_id, "operator": m.operator_name,
                     "occurrence": m.occurrence, "line": m.start_pos[0],
                     "function": m.definition_name, "item": item})
-    return out, n_ann, n_op
+    return out, n_ann, n_op, n_sig
 
 
 def _cmd_run(args) -> int:
@@ -437,7 +467,7 @@ def _cmd_run(args) -> int:
         enumerate_mutants(base, config_in_base, session)
         with use_db(str(session), WorkDB.Mode.open) as db:
             items = list(db.work_items)
-            cands, n_ann, n_op = candidates_of(db, base, cfg)
+            cands, n_ann, n_op, n_sig = candidates_of(db, base, cfg)
             if args.modules:
                 cands = [c for c in cands if c["module"] in args.modules]
             chosen = select(cands, seed=args.seed, per_module=args.per_module, shard=args.shard)
@@ -446,8 +476,9 @@ def _cmd_run(args) -> int:
                                     WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
         modules = [m for m in cfg["cosmic-ray"]["module-path"]
                    if any(c["module"] == m for c in chosen)]
-        print(f"mutation_tool: {len(items)} mutants, {n_ann} in annotations and {n_op} of "
-              f"excluded operators dropped, {len(chosen)} selected over {len(modules)} modules",
+        print(f"mutation_tool: {len(items)} mutants, {n_ann} in annotations, {n_sig} of "
+              f"signature markers and {n_op} of excluded operators dropped, {len(chosen)} "
+              f"selected over {len(modules)} modules",
               flush=True)
         copies = []
         for j in range(max(1, args.jobs)):
@@ -520,7 +551,8 @@ def _cmd_run(args) -> int:
                         "source": args.source, "selection": selection,
                         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                         "enumerated": len(items), "annotation_skipped": n_ann,
-                        "operator_skipped": n_op, "selected": len(chosen),
+                        "operator_skipped": n_op, "signature_marker_skipped": n_sig,
+                        "selected": len(chosen),
                         "baseline": baseline, "limits": limits, "jobs": len(copies),
                         "budget_min": args.budget_min,
                         "wall_s": round(time.perf_counter() - t_start)},

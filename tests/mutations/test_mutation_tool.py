@@ -105,6 +105,29 @@ def test_annotation_mutants_are_found_and_code_is_not(tool):
     assert not tool.in_spans((2, line2.index("1")), spans)             # a default value
 
 
+def test_keyword_only_markers_are_found_and_products_are_not(tool):
+    src = textwrap.dedent("""\
+        def f(a, b=2 * 3, *, c=4 * 5, d):
+            return a * b
+        def g(*, e):
+            return lambda x, *, y=1: x * y
+        def h(a, *rest, k):
+            return a * k
+        """)
+    spans = tool.signature_marker_spans(src)
+    lines = src.splitlines()
+    star = lambda row, nth: [i for i, ch in enumerate(lines[row - 1]) if ch == "*"][nth]  # noqa: E731
+    assert tool.in_spans((1, star(1, 1)), spans)          # f(a, b=..., *, ...)
+    assert not tool.in_spans((1, star(1, 0)), spans)      # 2 * 3 (a default before it)
+    assert not tool.in_spans((1, star(1, 2)), spans)      # 4 * 5 (a default after it)
+    assert not tool.in_spans((2, star(2, 0)), spans)      # a * b (code)
+    assert tool.in_spans((3, star(3, 0)), spans)          # g(*, e)
+    assert tool.in_spans((4, star(4, 0)), spans)          # lambda x, *, y
+    assert not tool.in_spans((4, star(4, 1)), spans)      # x * y
+    assert not tool.in_spans((5, star(5, 0)), spans)      # *rest is not a marker
+    assert not tool.in_spans((6, star(6, 0)), spans)
+
+
 def _cands(n=40):
     return [{"key": f"ptycho/{'ab'[i % 2]}.py:op:{i}", "module": f"ptycho/{'ab'[i % 2]}.py"}
             for i in range(n)]
