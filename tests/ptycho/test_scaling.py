@@ -193,6 +193,22 @@ def test_streaming_never_copies_the_whole_array():
     assert peak < (threads + 2) * scaling.CHUNK_ELEMENTS * 8, (peak, threads)
 
 
+def test_apply_gain_makes_no_float64_copy():
+    """apply_gain's contract: each product in float64, chunked, so beyond its float32 output no
+    float64 copy of X exists at any time (mutation testing found the chunk size unchecked:
+    `elements + row` instead of `elements // row` processes X in one float64 piece)."""
+    X = np.ones((1024, 64, 64, 1), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = scaling.apply_gain(X, 1.5)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.dtype == np.float32 and float(out[0, 0, 0, 0]) == 1.5
+    assert peak - out.nbytes < X.size * np.dtype(np.float64).itemsize, peak
+
+
 @pytest.mark.parametrize(
     "bad, field",
     [
