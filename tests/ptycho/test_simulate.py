@@ -247,6 +247,16 @@ def test_simulate_scan_dataset_random_and_raster(obj, probe):
     assert grid.metadata["provenance"]["scan"]["offset"] == 8.0
 
 
+def test_default_raster_step_is_the_configured_offset(obj, probe):
+    """The raster step simulate_scan_dataset uses by default is the configuration's default
+    (ModelConfig.offset), not a second constant (mutation testing: `offset=4` -> `offset=3`
+    survived, nothing called the default)."""
+    grid = simulate_scan_dataset(obj, probe, nphotons=1e9, seed=2, scan="raster")
+    step = ModelConfig().offset
+    assert grid.metadata["provenance"]["scan"]["offset"] == float(step)
+    assert np.diff(np.unique(grid.xcoords)).tolist() == [float(step)] * (len(np.unique(grid.xcoords)) - 1)
+
+
 def test_simulate_scan_dataset_requires_n_points_for_random(obj, probe):
     with pytest.raises(ConfigError) as info:
         simulate_scan_dataset(obj, probe, nphotons=1e9, seed=2)
