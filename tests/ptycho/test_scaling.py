@@ -88,9 +88,15 @@ def test_channel_axis(X, tol):
     channels_first = np.ascontiguousarray(np.transpose(X, (0, 3, 1, 2)))
     assert mean_pattern_energy(channels_first, channel_axis=1) == pytest.approx(
         mean_pattern_energy(X), rel=tol("scaling.invariance"))
-    with pytest.raises(ConfigError) as err:
-        mean_pattern_energy(X, channel_axis=0)
-    assert err.value.field == "channel_axis"
+    # a negative axis names the same axis (-3 is axis 1 of a 4-D array); axis 0 (the batch)
+    # is refused however it is spelled (mutation testing: the allowed set `-3` -> `~3` = -4
+    # survived)
+    assert mean_pattern_energy(channels_first, channel_axis=-3) == mean_pattern_energy(
+        channels_first, channel_axis=1)
+    for batch_axis in (0, -4):
+        with pytest.raises(ConfigError) as err:
+            mean_pattern_energy(X, channel_axis=batch_axis)
+        assert err.value.field == "channel_axis"
 
 
 def test_per_group_energy_is_c_times_per_pattern(X, tol):
