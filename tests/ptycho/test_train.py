@@ -57,6 +57,13 @@ def test_check_plan_rejects_mismatched_plan():
     with pytest.raises(ConfigError) as exc:
         check_plan(container, plan, replace(config, **{"model.N": 32}))
     assert exc.value.field == "container.X_np"
+    # a container shape that compares greater than the config's, here more channels (gridsize
+    # 2 data, a gridsize 1 config): mutation testing found `!=` -> `<` on the shape tuple
+    # surviving while only a larger configured N was tried
+    _, _, container4, plan4, config4 = small_setup(gridsize=2, data_feed="normalized")
+    with pytest.raises(ConfigError) as exc:
+        check_plan(container4, plan4, replace(config4, **{"model.gridsize": 1}))
+    assert exc.value.field == "container.X_np"
 
 
 def test_split_is_seeded_disjoint_and_complete():
