@@ -13,6 +13,13 @@ def test_scan_region_is_the_bounding_box_of_positions():
     np.testing.assert_array_equal(crop_to_scan(img, [10.2, 30.0], [5.5, 20.9]), img[6:21, 11:31])
     rows, _ = scan_region([10.0], [10.0], (40, 40), origin=(4.0, 0.0))
     assert (rows.start, rows.stop) == (6, 7)
+    # origin (row0, col0) is the object coordinate of canvas pixel (0, 0): the same region as
+    # positions moved by -origin, on both axes (mutation testing: `- origin[1]` -> `+` survived
+    # while only a row origin was tried)
+    x, y = [10.2, 30.0, 19.5], [5.5, 7.0, 20.9]
+    for origin in ((0.0, 3.0), (-2.0, 5.0)):
+        moved = scan_region([v - origin[1] for v in x], [v - origin[0] for v in y], (40, 40))
+        assert scan_region(x, y, (40, 40), origin=origin) == moved
     with pytest.raises(ConfigError):
         scan_region([], [], (4, 4))
 
