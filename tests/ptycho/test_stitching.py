@@ -89,12 +89,12 @@ def test_bad_inputs_name_the_field():
     with pytest.raises(ConfigError) as exc:
         stitch_patches(np.ones((2, 16, 16)), [1.0], [1.0], crop=8)
     assert exc.value.field == "xcoords"
-    # one of the two coordinate arrays short is as wrong as both (mutation testing: `or` ->
-    # `and` in the shape test survived)
-    for x, y in (([1.0, 2.0], [1.0]), ([1.0], [1.0, 2.0])):
+    # one of the two coordinate arrays short is as wrong as both, and named (mutation testing:
+    # `or` -> `and` in the shape test survived)
+    for x, y, field in (([1.0, 2.0], [1.0], "ycoords"), ([1.0], [1.0, 2.0], "xcoords")):
         with pytest.raises(ConfigError) as exc:
             stitch_patches(np.ones((2, 16, 16)), x, y, crop=8)
-        assert exc.value.field == "xcoords"
+        assert exc.value.field == field
     with pytest.raises(ConfigError) as exc:
         stitch_patches(np.ones((1, 16, 16)), [1.0], [1.0], crop=32)
     assert exc.value.field == "crop"
