@@ -37,9 +37,9 @@ CORE_STAGES = ("object", "probe", "scan", "simulate", "group", "normalize", "sca
 TRAIN_STAGES = ("train", "infer", "stitch", "evaluate")
 STAGES = CORE_STAGES + TRAIN_STAGES
 #: training stages that also run without training, as consistency probes only (one batch
-#: through the training path; the ground-truth stitch and its evaluation): the tiny gate runs
-#: CORE_STAGES + PROBE_STAGES
-PROBE_STAGES = ("train", "stitch", "evaluate")
+#: through the training path; the untrained model's inference path on a few groups; the
+#: ground-truth stitch and its evaluation): the tiny gate runs CORE_STAGES + PROBE_STAGES
+PROBE_STAGES = ("train", "infer", "stitch", "evaluate")
 
 
 class RecordError(ParityError):

@@ -22,6 +22,7 @@ from .checks import (PAIR_PROFILES, Check, check_legacy_fresh, check_legacy_path
 from .model_cache import ModelCache
 from .profiles import apply_settings, get_profile
 from .records import CORE_STAGES, PROBE_STAGES, TRAIN_STAGES, stage_of
+from .specs.measure import spec_values
 from .scenarios import all_replays, get_scenario, resolve_config, tier_size, tier_trains
 from .stages import STAGE_FUNCTIONS, StageState
 from .telemetry import Recorder
@@ -107,6 +108,7 @@ def run_stages(spec: ReplaySpec, config: TrainingConfig, *, path: str = "datacla
                 bar.set_postfix_str(name)
             try:
                 values = STAGE_FUNCTIONS[name](st)
+                values.update(spec_values(name, st, values))
             except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
                 raise StageError(name, exc, rec) from exc
             rec.record(name, values)

@@ -430,6 +430,7 @@ def stage_forward(st: StageState) -> dict[str, Any]:
         res = diag(part, training=False)
         counts[start:start + FORWARD_BATCH] = np.asarray(res["counts"])
         patches[start:start + FORWARD_BATCH] = np.asarray(res["object"])
+    st.art["forward_patches"], st.art["forward_counts"] = patches, counts
     s_in, s_out = model_scales(model)
     amp = np.abs(patches)
     input_mean = float(np.mean(st.art["network_input"], dtype=np.float64))
@@ -587,9 +588,13 @@ def _infer_container(st: StageState):
 
 
 def stage_infer(st: StageState) -> dict[str, Any]:
-    """ptycho.inference.reconstruct with the trained model: object patches vs truth."""
+    """ptycho.inference.reconstruct with the trained model: object patches vs truth. Without
+    training (the tiny gate, `mode` 'probe'): nothing here; the inference path of the untrained
+    model is judged by its specification (parity.specs.measure)."""
     from ptycho.inference import reconstruct
 
+    if "trained" not in st.art:
+        return {"mode": "probe"}
     fed, grouped = _infer_container(st)
     icfg = InferenceConfig(model=st.config.model, batch_size=FORWARD_BATCH, seed=st.config.seed)
     patches = reconstruct(st.art["trained"].diffraction_to_obj, fed, st.art["plan"], icfg)

@@ -23,6 +23,10 @@ from .records import STAGES, stage_of
 from .tolerances import rel_diff
 
 DEFAULT_LADDER: tuple[float, ...] = (1e-6, 1e-4, 1e-2)
+#: keys skipped by default: the stage specifications' measurements (`<stage>.spec.*`, errors of
+#: the product against independent references, at round-off) describe the check, not the data
+#: flowing through the pipeline, so they are not where two records diverge
+SPEC_KEYS: tuple[str, ...] = ("*.spec.*",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,14 +184,14 @@ def _merged_scalars(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, flo
 
 def first_divergence(a: Mapping[str, Any], b: Mapping[str, Any], ladder: Iterable[float] = DEFAULT_LADDER, *,
                      attribution_rtol: float, stages: Sequence[str] | None = None,
-                     ignore: Iterable[str] = (), scalars: Mapping[str, float] | None = None) -> TraceResult:
+                     ignore: Iterable[str] = SPEC_KEYS, scalars: Mapping[str, float] | None = None) -> TraceResult:
     """Walk records (or their ``values`` dicts) `a` and `b` in stage order.
 
     For each rung of `ladder` (relative differences, ascending), the first numeric key whose
     symmetric relative difference exceeds it; all structural differences (exact); the
     attribution of each reported ratio B/A to products of the records' named scalars (plus
     `scalars`) within `attribution_rtol`, excluding the diverging key itself. Keys matching an
-    `ignore` glob are skipped.
+    `ignore` glob are skipped (default SPEC_KEYS; pass () to walk every key).
     """
     va, vb = _values(a), _values(b)
     rungs = sorted(float(r) for r in ladder)

@@ -7,6 +7,7 @@ Modules:
 - `registry`: the `@check(stage)` decorator, `REGISTRY` (name -> RegisteredCheck), the kinds;
 - the catalogue, one module per pipeline phase: `data` (probe ... network_input), `labels`,
   `model` (forward), `training` (train diagnostics), `results` (infer, stitch, evaluate),
+  `specs` (each stage's specification against independent references, issue 16 §2),
   `finiteness` (the whole record), `trained` (does the PINN learn), `pairs` (legacy vs current
   of one scenario), `bridge` (the legacy-dict path, called by the replay);
 - `engine`: `evaluate(record, ledger)` (every stage, record and trained check that applies)

@@ -21,6 +21,7 @@ import parity.checks.labels as labels
 import parity.checks.model as model
 import parity.checks.training as training
 import parity.checks.results as results
+import parity.checks.specs as specs
 import parity.checks.finiteness as finiteness
 import parity.checks.trained as trained
 import parity.checks.pairs as pairs
@@ -30,7 +31,7 @@ from .registry import PAIR_PROFILES, REGISTRY
 
 #: the catalogue modules in registration order: the report's order within a stage (the
 #: record-wide check after the stage checks, the trained checks after those)
-CATALOGUE = (bridge, data, labels, model, training, results, finiteness, trained, pairs)
+CATALOGUE = (bridge, data, labels, model, training, results, specs, finiteness, trained, pairs)
 
 
 def evaluate(record: Mapping[str, Any], ledger: Ledger, profile: Profile | None = None) -> list[Check]:

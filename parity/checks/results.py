@@ -10,10 +10,13 @@ from .registry import check
 
 
 @check("infer")
-def check_amplitude_ratio_trained(v, ctx: CheckContext) -> Result:
+def check_amplitude_ratio_trained(v, ctx: CheckContext) -> Result | None:
     """After training: reconstructed/true amplitude (central patch region) vs the prediction
     made at `labels` (r = 1 current, g legacy, capped by the activation ceiling). Reported as
-    'warn' when the tier trains too briefly to verify it (infer.verifies_prediction false)."""
+    'warn' when the tier trains too briefly to verify it (infer.verifies_prediction false).
+    None in the tiny gate's inference probe (infer.mode 'probe': no trained model)."""
+    if v.get("infer.mode") == "probe":
+        return None
     tol = ctx.tol("amplitude_ratio_trained")
     observed, predicted = v["infer.amplitude_ratio"], v["labels.saturated_amplitude_ratio"]
     rd = rel_diff(observed, predicted)

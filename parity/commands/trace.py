@@ -9,7 +9,7 @@ from .. import jsonsafe
 from ..errors import ParityError
 from ..images import load_scalars
 from ..records import read_record
-from ..trace import DEFAULT_LADDER, first_divergence, format_trace
+from ..trace import DEFAULT_LADDER, SPEC_KEYS, first_divergence, format_trace
 from .common import EXIT_FAIL, EXIT_OK, add_golden_dir_option, ledger
 
 
@@ -36,7 +36,7 @@ def _cmd_trace_diff(args: argparse.Namespace) -> int:
     scalars = load_scalars(args.scalars) if args.scalars else None
     stages = [s for tok in args.stages for s in tok.split(",") if s] if args.stages else None
     result = first_divergence(a, b, ladder, attribution_rtol=ledger(args).test_tolerance("gap.attribution"),
-                              stages=stages, ignore=args.ignore or (), scalars=scalars)
+                              stages=stages, ignore=SPEC_KEYS + tuple(args.ignore or ()), scalars=scalars)
     if args.json:
         print(jsonsafe.dumps(result.to_dict()), end="")
     else:
@@ -58,7 +58,7 @@ def register_trace(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("b", type=pathlib.Path, help="record B")
     p.add_argument("--ladder", nargs="+", help="relative-difference rungs (default 1e-6 1e-4 1e-2)")
     p.add_argument("--stages", action="append", help="explicit stage order (comma separated)")
-    p.add_argument("--ignore", action="append", help="glob of keys to skip (repeatable)")
+    p.add_argument("--ignore", action="append", help="glob of keys to skip (repeatable; the specification measurements *.spec.* are always skipped)")
     p.add_argument("--scalars", type=pathlib.Path, help="extra named scalars, JSON {name: value}")
     p.add_argument("--top", type=int, default=5, help="attribution matches shown per rung")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown")

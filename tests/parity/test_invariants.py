@@ -106,6 +106,34 @@ BREAKERS = {
     "stitch_roundtrip": ("stitch.truth_roundtrip.max_rel_error", lambda v: 0.01),
     "evaluate_identity": ("evaluate.truth.identity.phase_mae", lambda v: 2.41),
     "evaluate_scaled_copy": ("evaluate.truth.scaled_copy.phase_pearson", lambda v: -0.71),
+    # issue 16 §2: stage specifications (realistic product bugs that break each one in a
+    # replay: tests/parity/test_spec_checks.py; in the measurements: tests/parity/test_specs.py)
+    "spec_object_recipe": ("object.spec.reference_error", lambda v: 1e-3),
+    "spec_object_range": ("object.spec.amplitude_max", lambda v: 8.5),
+    "spec_object_options": ("object.spec.coupled_phase_error", lambda v: 0.1),
+    "spec_probe_recipe": ("probe.spec.reference_error", lambda v: 1e-3),
+    "spec_probe_mask": ("probe.spec.mask_pixel_errors", lambda v: 4),
+    "spec_probe_scale": ("probe.spec.scale_option_error", lambda v: 0.5),
+    "spec_probe_geometry": ("probe.spec.centre_offset", lambda v: 0.5),
+    "spec_scan_bounds": ("scan.spec.bounds_violation", lambda v: 0.5),
+    "spec_scan_stream": ("scan.spec.reference_error", lambda v: 1.0),
+    "spec_scan_uniformity": ("scan.spec.ks_y", lambda v: 0.6),
+    "spec_scan_raster": ("scan.spec.raster_error", lambda v: 8.0),
+    "spec_simulate_scale": ("simulate.spec.s_sim_error", lambda v: 0.01),
+    "spec_simulate_integer": ("simulate.spec.integer_error", lambda v: 0.5),
+    "spec_simulate_poisson": ("simulate.spec.dose_z", lambda v: 7.0),
+    "spec_group_membership": ("group.spec.membership_violations", lambda v: 1),
+    "spec_group_order": ("group.spec.order_violations", lambda v: 1),
+    "spec_group_coordinates": ("group.spec.coords_error", lambda v: 0.5),
+    "spec_group_gather": ("group.spec.diffraction_mismatches", lambda v: 1),
+    "spec_normalize_reference": ("normalize.spec.gain_error", lambda v: 0.01),
+    "spec_scale_reference": ("scale.spec.plan_error", lambda v: 0.01),
+    "spec_container_reference": ("container.spec.fed_x_error", lambda v: 0.01),
+    "spec_network_input_reference": ("network_input.spec.input_error", lambda v: 0.01),
+    "spec_labels_reference": ("labels.spec.dose_error", lambda v: 0.01),
+    "spec_infer_path": ("infer.spec.forward_agreement", lambda v: 0.01),
+    "spec_stitch_reference": ("stitch.spec.recon.image_error", lambda v: 0.01),
+    "spec_evaluate_reference": ("evaluate.spec.pearson_error", lambda v: 0.01),
 }
 #: checks whose BREAKERS entry moves the bound side (the activation ceiling): the value-side
 #: breaker used by test_bound_is_not_derived_from_the_value, as (setup, key, bad value)
@@ -114,9 +142,11 @@ VALUE_SIDE = {
 }
 
 
-#: checks whose failing cases live elsewhere: amplitude_ratio_trained (trained tiers) and
-#: engine_agrees (oracle scenarios only; its breakers are tests/parity/test_oracle.py)
-ELSEWHERE = {"amplitude_ratio_trained", "engine_agrees"}
+#: checks whose failing cases live elsewhere: amplitude_ratio_trained (trained tiers),
+#: engine_agrees (oracle scenarios only; its breakers are tests/parity/test_oracle.py),
+#: spec_train_contract (replays with trainable scalars) and spec_infer_units (C = 1): their
+#: breakers are tests/parity/test_spec_checks.py
+ELSEWHERE = {"amplitude_ratio_trained", "engine_agrees", "spec_train_contract", "spec_infer_units"}
 
 
 def test_every_check_has_a_failing_case():

@@ -48,10 +48,14 @@ def test_profile_independent_stages_agree_when_grouping_is_held(held, tol):
             # the profile's fed container (X_fed = g*X_raw in float32 for legacy) gives s up to
             # one float32 rounding per value
             assert b[key] == pytest.approx(va, rel=rtol), key
+        elif ".spec." in key:
+            # a specification's measured error against its reference (round-off, e.g. of the
+            # legacy profile's float32 feed g*X_raw): held to its bound by the spec_* checks
+            continue
         elif stage_of(key) in PROFILE_INDEPENDENT:
             assert b[key] == va, key
     for key, va in a.items():
-        if stage_of(key) == "network_input" and isinstance(va, float):
+        if stage_of(key) == "network_input" and isinstance(va, float) and ".spec." not in key:
             assert b[key] == pytest.approx(va, rel=rtol, abs=tol("parity.stages.zero_floor")), key
     E = a["normalize.E"]
     assert a["network_input.mean_sum_xy_sq"] == pytest.approx((64 / 2) ** 2,
