@@ -88,11 +88,12 @@ def test_channel_axis(X, tol):
     channels_first = np.ascontiguousarray(np.transpose(X, (0, 3, 1, 2)))
     assert mean_pattern_energy(channels_first, channel_axis=1) == pytest.approx(
         mean_pattern_energy(X), rel=tol("scaling.invariance"))
-    # a negative axis names the same axis (-3 is axis 1 of a 4-D array); axis 0 (the batch)
-    # is refused however it is spelled (mutation testing: the allowed set `-3` -> `~3` = -4
+    # a negative axis names the same axis (-k is axis 4 - k of a 4-D array); axis 0 (the batch)
+    # is refused however it is spelled (mutation testing: the allowed set `-2` -> `~2` = -3
     # survived)
-    assert mean_pattern_energy(channels_first, channel_axis=-3) == mean_pattern_energy(
-        channels_first, channel_axis=1)
+    for axis in (1, 2, 3):
+        assert mean_pattern_energy(channels_first, channel_axis=axis - 4) == mean_pattern_energy(
+            channels_first, channel_axis=axis)
     for batch_axis in (0, -4):
         with pytest.raises(ConfigError) as err:
             mean_pattern_energy(X, channel_axis=batch_axis)
