@@ -130,14 +130,21 @@ def _labels(st) -> dict:
                                data_feed=cfg.data_feed, scale_source=cfg.scale_source)
 
 
+#: profiles whose replays run the training contract: the loop is one code path for both
+#: profiles and a run costs ~1.5 s of CPU (eager Keras steps), so the gate runs it once
+CONTRACT_PROFILES = ("current",)
+
+
 def _train(st) -> dict:
-    """The loop's contract where trainable scalars exist (the scale or the probe trainable):
-    the loop is one code path for every scenario, the scalars' motion is only testable there,
-    and a run costs seconds of eager Keras steps (the gate runs it on those replays only)."""
+    """The loop's contract where trainable scalars exist (the scale or the probe trainable),
+    in CONTRACT_PROFILES: the loop is one code path for every scenario, the scalars' motion is
+    only testable there, and a run costs seconds of eager Keras steps (the gate runs it on
+    gs1_custom_trainable/current only)."""
     from ptycho.train import train
 
     m = st.config.model
-    if not (m.intensity_scale_trainable or m.probe_trainable):
+    if not (m.intensity_scale_trainable or m.probe_trainable) or \
+            st.spec.profile not in CONTRACT_PROFILES:
         return {}
     return training.train_contract(st.art["model"], st.art["fed"], st.art["plan"], st.config,
                                    st.art["probe"], st.art["planned_max_offset"], train=train)

@@ -37,9 +37,10 @@ def _checks(scenario, profile="current", stages=ALL, models=None):
 
 @pytest.fixture(scope="module")
 def clean(models):
-    """gs2_ideal (current) and gs1_custom_trainable (legacy: trainable scalars, C = 1)."""
+    """gs2_ideal (legacy) and gs1_custom_trainable (current: trainable scalars, C = 1, the
+    training contract's replay)."""
     return {s: _checks(s, p, models=models)
-            for s, p in (("gs2_ideal", "current"), ("gs1_custom_trainable", "legacy"))}
+            for s, p in (("gs2_ideal", "legacy"), ("gs1_custom_trainable", "current"))}
 
 
 def test_every_specification_check_runs_and_passes_on_clean_replays(clean):
@@ -184,7 +185,7 @@ def test_frozen_scale_weights_fail_the_training_contract(monkeypatch, models):
             return apply([g for g, _ in pairs], [w for _, w in pairs])
         opt.apply = without_scales
     monkeypatch.setattr(train, "compile_model", skipping)
-    _, checks = _checks("gs1_custom_trainable", "legacy", stages=CORE_STAGES + ("train",),
+    _, checks = _checks("gs1_custom_trainable", "current", stages=CORE_STAGES + ("train",),
                         models=models)
     assert checks["spec_train_contract"].verdict == FAIL, checks["spec_train_contract"]
     assert checks["spec_train_contract"].stage == "train"
