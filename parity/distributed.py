@@ -108,9 +108,115 @@ def replay_task(spec: ReplaySpec, ledger: Ledger) -> tuple[ReplayOutcome, float]
     return outcome, time.perf_counter() - t0
 
 
-def run_replays(client, specs: Sequence[ReplaySpec],
-                ledger: Ledger) -> list[tuple[ReplayOutcome, float]]:
+#: how long a run waits with no worker alive (all died, none restarted) before it gives up
+NO_WORKER_TIMEOUT_S = 120.0
+#: how often the gather loop looks at the cluster
+POLL_S = 1.0
+
+
+def spec_label(spec: ReplaySpec) -> str:
+    """'scenario/profile/tier' of a replay spec (how a lost replay is named)."""
+    return f"{spec.scenario}/{spec.profile}/{spec.tier}"
+
+
+def lost_work_error(where: str, lost: Sequence[str], why: str) -> ClusterError:
+    """The ClusterError (exit 2) naming the work a cluster lost and why; no result is used."""
+    return ClusterError(where, f"{why}; lost work: {', '.join(lost)}. No report is written from "
+                               "partial outcomes; run again (or without --workers/--scheduler)")
+
+
+def _workers_alive(client) -> int:
+    try:
+        return len(client.scheduler_info().get("workers", {}))
+    except Exception:  # noqa: BLE001 - a scheduler that cannot answer has no usable worker
+        return 0
+
+
+def gather_all(client, futures: Sequence, labels: Sequence[str], where: str = "local",
+               no_worker_timeout_s: float = NO_WORKER_TIMEOUT_S) -> list:
+    """The results of `futures` in order, or ClusterError naming the lost work.
+
+    A worker that dies while it runs a task is replaced (a LocalCluster's nanny restarts it)
+    and the scheduler reruns the task elsewhere: the result is the same bits (every task seeds
+    itself). A task whose workers keep dying (more than `distributed.scheduler.allowed-failures`
+    times, dask's KilledWorker), a lost scheduler, or `no_worker_timeout_s` without any worker
+    alive while work is pending raise ClusterError naming every unfinished label; the other
+    futures are cancelled. An exception raised by the task itself is re-raised unchanged.
+    """
+    distributed = _distributed()
+    from distributed import KilledWorker
+
+    futures = list(futures)
+    no_worker_since = None
+    try:
+        pending = list(futures)
+        while pending:
+            try:  # returns when one more is done; TimeoutError: none finished within POLL_S
+                done, not_done = distributed.wait(pending, timeout=POLL_S,
+                                                  return_when="FIRST_COMPLETED")
+                if any(f.status == "error" for f in done):
+                    break
+                pending = list(not_done)
+                continue
+            except TimeoutError:
+                pass
+            if _workers_alive(client):
+                no_worker_since = None
+            elif no_worker_since is None:
+                no_worker_since = time.monotonic()
+            elif time.monotonic() - no_worker_since > no_worker_timeout_s:
+                lost = [lab for f, lab in zip(futures, labels) if f.status != "finished"]
+                raise lost_work_error(where, lost, f"no worker alive for {no_worker_timeout_s:.0f} s")
+        return [f.result() for f in futures]
+    except KilledWorker as exc:
+        lost = [lab for f, lab in zip(futures, labels) if f.status != "finished"]
+        raise lost_work_error(where, lost, f"a worker died running this work too often ({exc})") from exc
+    except OSError as exc:  # the scheduler connection (CommClosedError, timeouts)
+        if not _is_comm_error(exc):
+            raise
+        lost = [lab for f, lab in zip(futures, labels) if f.status != "finished"]
+        raise lost_work_error(where, lost, f"the cluster was lost ({type(exc).__name__}: {exc})") from exc
+    except distributed.client.FutureCancelledError as exc:
+        lost = [lab for f, lab in zip(futures, labels) if f.status != "finished"]
+        raise lost_work_error(where, lost, f"the cluster cancelled the work ({exc})") from exc
+    finally:
+        unfinished = [f for f in futures if f.status != "finished"]
+        if unfinished:
+            try:
+                client.cancel(unfinished)
+            except Exception:  # noqa: BLE001 - the cluster may be gone already
+                pass
+
+
+@contextlib.contextmanager
+def work_on_cluster(where: str, label: str) -> Iterator[None]:
+    """Within the block (a dask computation on the active client, e.g. inspect's E), dask's
+    KilledWorker (a worker died running the same task too often) or a lost scheduler
+    connection raise ClusterError naming `label`, the work that was lost."""
+    from distributed import KilledWorker
+
+    try:
+        yield
+    except KilledWorker as exc:
+        raise lost_work_error(where, [label], f"a worker died running this work too often ({exc})") from exc
+    except OSError as exc:
+        if not _is_comm_error(exc):
+            raise
+        raise lost_work_error(where, [label], f"the cluster was lost ({type(exc).__name__}: {exc})") from exc
+
+
+def _is_comm_error(exc: OSError) -> bool:
+    """Whether an OSError is dask's lost connection (CommClosedError) or a timeout."""
+    from distributed.comm.core import CommClosedError
+
+    return isinstance(exc, (CommClosedError, TimeoutError))
+
+
+def run_replays(client, specs: Sequence[ReplaySpec], ledger: Ledger,
+                where: str = "local") -> list[tuple[ReplayOutcome, float]]:
     """[(outcome, wall seconds)] of every spec, computed on the client's cluster, in spec order.
-    An exception raised by a replay (e.g. a ConfigError) is re-raised here."""
+    An exception raised by a replay (e.g. a ConfigError) is re-raised here; lost work (see
+    `gather_all`: workers that keep dying, a lost cluster) raises ClusterError naming the
+    replays (scenario/profile/tier)."""
     futures = client.map(replay_task, list(specs), ledger=ledger, pure=False)
-    return client.gather(futures)
+    return gather_all(client, futures, [spec_label(s) for s in specs], where)

@@ -126,6 +126,22 @@ def _h5():
     return h5py
 
 
+def _raised_in_h5py(exc: BaseException) -> bool:
+    """Whether `exc` was raised inside h5py (its innermost frame is h5py's): an error of the
+    file's structure, not of this module."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "h5py" in pathlib.PurePath(tb.tb_frame.f_code.co_filename).parts
+
+
+def _corrupt_structure(path: pathlib.Path, exc: BaseException) -> DataContractError:
+    """DataContractError('path') for an HDF5 file whose structure h5py cannot parse (a damaged
+    object header, heap or B-tree: which field it belonged to is unknowable)."""
+    return DataContractError("path", f"{path.name}: the HDF5 structure is corrupt "
+                                     f"({type(exc).__name__}: {exc})")
+
+
 def _first(entry, names, prefix: str):
     """(path, node) of the first of `names` present under `entry`, else (None, None)."""
     for name in names:
@@ -280,6 +296,11 @@ def read_cxi(path, *, entry: str | None = None, probe=None, translation_sign: in
     try:
         return _read_open(f, path, entry=entry, probe=probe, sign=translation_sign,
                           clip_negative=clip_negative, check_values=check_values)
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        f.close()
+        if isinstance(exc, DataContractError) or not _raised_in_h5py(exc):
+            raise
+        raise _corrupt_structure(path, exc) from exc
     except BaseException:
         f.close()
         raise
@@ -399,6 +420,11 @@ def open_hdf5(path, *, check_values: bool = True, **options):
                                 "required field missing: neither a CXI file, PtyLab's layout "
                                 "(ptychogram, encoder, ...) nor the contract's keys (diff3d, "
                                 "xcoords, ...) at the root")
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
+        f.close()
+        if isinstance(exc, DataContractError) or not _raised_in_h5py(exc):
+            raise
+        raise _corrupt_structure(path, exc) from exc
     except BaseException:
         f.close()
         raise

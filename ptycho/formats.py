@@ -89,9 +89,15 @@ def open_zarr(path: pathlib.Path):
     except ImportError as exc:
         raise DataContractError("path", f"{path.name} is a zarr store; install the "
                                         "'distributed' extra (zarr) to read it") from exc
-    if path.is_dir():
-        return zarr.open_group(str(path), mode="r")
-    return zarr.open_group(zarr.storage.ZipStore(str(path), mode="r"), mode="r")
+    try:
+        if path.is_dir():
+            return zarr.open_group(str(path), mode="r")
+        return zarr.open_group(zarr.storage.ZipStore(str(path), mode="r"), mode="r")
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zarr's errors of corrupt metadata (JSON, schema)
+        raise DataContractError("path", f"{path.name} is not a readable zarr group (corrupt "
+                                        f"metadata): {type(exc).__name__}: {exc}") from exc
 
 
 def open_dataset(path, *, check_values: bool = True, **cxi_options):

@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .errors import DataContractError
+
 __all__ = ["FrameArray", "ArraySource", "FileSource", "StreamSource", "READ_BLOCK_BYTES",
            "rows_per_block", "is_frame_stack"]
 
@@ -64,7 +66,17 @@ class ArraySource:
         self._keepalive = keepalive
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        return np.asarray(self.array[start:stop])
+        """Frames [start, stop). A chunk the storage library cannot decode (a corrupt or
+        truncated file: zarr's codecs raise RuntimeError/ValueError, h5py OSError...) raises
+        DataContractError naming the array (`description`)."""
+        try:
+            return np.asarray(self.array[start:stop])
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every decoder error of a corrupt file
+            raise DataContractError(self.description, f"frames {start}:{stop} cannot be read "
+                                                      f"(corrupt or truncated file): "
+                                                      f"{type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         closer = getattr(self._keepalive, "close", None)

@@ -259,11 +259,27 @@ class RawData:
 
 
 def _group_get(group, key):
-    """group[key] for a zarr/HDF5 group, or None when absent."""
+    """group[key] for a zarr/HDF5 group, or None when absent. Metadata of the node that the
+    storage library cannot parse (a corrupt store) raises DataContractError(key)."""
     try:
         return group[key] if key in group else None
     except (KeyError, TypeError):
         return None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zarr/h5py errors of corrupt metadata
+        raise DataContractError(key, f"cannot be opened (corrupt store): {type(exc).__name__}: {exc}") from exc
+
+
+def _group_read(node, key) -> np.ndarray:
+    """All of a (small) zarr/HDF5 array; undecodable data raises DataContractError(key)."""
+    try:
+        return np.asarray(node[()])
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - codec errors of a corrupt chunk
+        raise DataContractError(key, f"cannot be read (corrupt or truncated data): "
+                                     f"{type(exc).__name__}: {exc}") from exc
 
 
 def from_group(group, *, check_values: bool = True, where: str = "",
@@ -286,8 +302,14 @@ def from_group(group, *, check_values: bool = True, where: str = "",
             data[key] = FrameArray(ArraySource(node, description=f"{where}/{key}",
                                                keepalive=keepalive))
         else:
-            data[key] = np.asarray(node[()])
-    attrs = getattr(group, "attrs", {})
+            data[key] = _group_read(node, key)
+    try:
+        attrs = dict(getattr(group, "attrs", {}))
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a corrupt attribute document
+        raise DataContractError("metadata", f"the store's attributes cannot be read: "
+                                            f"{type(exc).__name__}: {exc}") from exc
     if "metadata" not in data and "metadata" in attrs:
         value = attrs["metadata"]
         data["metadata"] = value if isinstance(value, dict) else np.asarray(value)

@@ -83,7 +83,8 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
         from .. import distributed
 
         with distributed.cluster_client(workers, scheduler) as client:
-            remote = distributed.run_replays(client, specs, ledger)
+            remote = distributed.run_replays(client, specs, ledger,
+                                                  where=scheduler or "local")
     results, records = [], []
     for i, (scenario, profile) in enumerate(pairs):
         t1 = time.perf_counter()

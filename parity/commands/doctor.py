@@ -20,7 +20,8 @@ def _cmd_inspect(args) -> int:
     if args.scheduler or args.workers:
         from .. import distributed
 
-        with distributed.cluster_client(args.workers, args.scheduler):
+        with distributed.cluster_client(args.workers, args.scheduler), \
+                distributed.work_on_cluster(args.scheduler or "local", f"E of {args.file}"):
             report = inspect_dataset(args.file, nphotons=args.nphotons, gridsize=args.gridsize,
                                      out_dir=args.out, dask_rows=args.dask_rows, **options)
     else:
