@@ -212,11 +212,12 @@ def _is_comm_error(exc: OSError) -> bool:
     return isinstance(exc, (CommClosedError, TimeoutError))
 
 
-def run_replays(client, specs: Sequence[ReplaySpec], ledger: Ledger,
-                where: str = "local") -> list[tuple[ReplayOutcome, float]]:
+def run_replays(client, specs: Sequence[ReplaySpec],
+                ledger: Ledger) -> list[tuple[ReplayOutcome, float]]:
     """[(outcome, wall seconds)] of every spec, computed on the client's cluster, in spec order.
     An exception raised by a replay (e.g. a ConfigError) is re-raised here; lost work (see
     `gather_all`: workers that keep dying, a lost cluster) raises ClusterError naming the
     replays (scenario/profile/tier)."""
     futures = client.map(replay_task, list(specs), ledger=ledger, pure=False)
+    where = str(getattr(client.scheduler, "address", None) or "local")
     return gather_all(client, futures, [spec_label(s) for s in specs], where)

@@ -83,8 +83,7 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
         from .. import distributed
 
         with distributed.cluster_client(workers, scheduler) as client:
-            remote = distributed.run_replays(client, specs, ledger,
-                                                  where=scheduler or "local")
+            remote = distributed.run_replays(client, specs, ledger)
     results, records = [], []
     for i, (scenario, profile) in enumerate(pairs):
         t1 = time.perf_counter()
