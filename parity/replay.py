@@ -129,6 +129,8 @@ class ReplayOutcome:
     checks: list[Check]
     error: str | None = None
     legacy_record: dict[str, Any] | None = None
+    #: the recorder's artifacts (wall times, images; parity.telemetry.Recorder.artifacts)
+    artifacts: dict[str, Any] = field(default_factory=dict)
 
     def scalars(self) -> dict[str, Any]:
         """Headline scalars for reports: g, s/s_cf, implied amplitude and ceiling."""
@@ -186,10 +188,11 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
             errors.append(f"config: {exc}")
     record = None
     try:
-        record = run_stages(spec, config, progress=progress, models=models).to_dict()
+        recorder = run_stages(spec, config, progress=progress, models=models)
     except StageError as exc:
-        record = exc.recorder.to_dict()
+        recorder = exc.recorder
         errors.append(str(exc))
+    record, artifacts = recorder.to_dict(), recorder.artifacts
     checks.extend(evaluate(record, ledger, profile))
     legacy_record = None
     if legacy_config is not None:
@@ -207,7 +210,7 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
     elif legacy_path:
         checks.append(check_legacy_path(None, None))
     return ReplayOutcome(spec, record, sort_checks(checks), "; ".join(errors) or None,
-                         legacy_record)
+                         legacy_record, artifacts)
 
 
 def pair_partner(spec: ReplaySpec) -> ReplaySpec | None:

@@ -35,6 +35,10 @@ class ReplayResult:
     wall_s: float = 0.0
     telemetry_file: str | None = None
     scalars: dict[str, Any] = field(default_factory=dict)
+    #: PINN vs ePIE vs baseline (`comparison_of`); {} where the replay ran no oracle
+    comparison: dict[str, Any] = field(default_factory=dict)
+    #: the images of that comparison (truth, PINN, ePIE, baseline, covered); not in report.json
+    images: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -64,7 +68,10 @@ class ReplayResult:
             "scenario": self.scenario, "profile": self.profile, "tier": self.tier,
             "status": self.status, "error": self.error, "wall_s": self.wall_s,
             "golden": self.golden, "golden_detail": list(self.golden_detail),
-            "telemetry_file": self.telemetry_file, "scalars": dict(self.scalars),
+            "telemetry_file": self.telemetry_file,
+            "scalars": {**self.scalars, **{f"comparison.{who}.{k}": v
+                                           for who, row in self.comparison.items()
+                                           for k, v in row.items()}},
             "checks": [c.to_dict() for c in self.checks],
         }
 
@@ -102,6 +109,89 @@ def summary_markdown(results: Sequence[ReplayResult], *, wall_s: float | None = 
     if wall_s is not None:
         total += f", wall time {wall_s:.1f} s"
     return "\n".join(lines) + "\n\n" + total + "\n"
+
+
+#: (column title, evaluate key after '<group>.', format) of the PINN / ePIE / baseline table
+COMPARISON_COLUMNS = (("amplitude r", "amplitude.pearson", ".3f"),
+                      ("rel. RMSE (LS)", "amplitude.rel_rmse_scaled", ".4f"),
+                      ("SSIM", "amplitude.ssim", ".3f"),
+                      ("FRC 1/7 (1/px)", "amplitude.frc_1/7", ".4f"),
+                      ("phase RMSE (rad)", "phase.rmse", ".4f"))
+WHO = ("PINN", "ePIE", "baseline")
+
+
+def comparison_of(values: Mapping[str, Any], artifacts: Mapping[str, Any]) -> dict[str, Any]:
+    """{who: {key: value}} for who in WHO from a trained record's values (`evaluate.<key>.model`
+    for the PINN, `evaluate.oracle.<key>` for ePIE, `evaluate.<key>.baseline`) and the replay's
+    artifacts (wall seconds and patterns of PINN inference and of ePIE's passes); {} when the
+    record has no oracle values."""
+    if "evaluate.oracle.points" not in values:
+        return {}
+    out: dict[str, dict[str, Any]] = {who: {} for who in WHO}
+    for _, key, _ in COMPARISON_COLUMNS:
+        out["PINN"][key] = values.get(f"evaluate.{key}.model")
+        out["ePIE"][key] = values.get(f"evaluate.oracle.{key}")
+        out["baseline"][key] = values.get(f"evaluate.{key}.baseline")
+    for who, name in (("PINN", "pinn"), ("ePIE", "epie")):
+        seconds, patterns = artifacts.get(f"{name}_seconds"), artifacts.get(f"{name}_patterns")
+        if seconds is not None:
+            passes = artifacts.get("epie_iterations", 1) if name == "epie" else 1
+            out[who]["wall_s"] = float(seconds)
+            out[who]["patterns_per_s"] = (patterns * passes / seconds if seconds > 0
+                                          else float("nan"))
+    return out
+
+
+def comparison_markdown(results: Sequence[ReplayResult]) -> str:
+    """Markdown: PINN vs ePIE vs the constant baseline on the held-out data, one block of rows
+    per replay with an oracle comparison ('' when none has)."""
+    rows = [r for r in results if r.comparison]
+    if not rows:
+        return ""
+    head = ["scenario", "profile", "method", *(c[0] for c in COMPARISON_COLUMNS), "wall s",
+            "patterns/s"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        for who in WHO:
+            row = r.comparison.get(who, {})
+            cells = [r.scenario, r.profile, who]
+            for _, key, fmt in COMPARISON_COLUMNS:
+                v = row.get(key)
+                cells.append("" if v is None else format(float(v), fmt))
+            cells.append("" if row.get("wall_s") is None else f"{row['wall_s']:.2f}")
+            cells.append("" if row.get("patterns_per_s") is None
+                         else f"{row['patterns_per_s']:.4g}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_png(result: ReplayResult, path: pathlib.Path) -> None:
+    """PNG: amplitude of truth, PINN, ePIE and baseline on one colour scale (the truth's
+    covered range), uncovered pixels blank."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    images = result.images or {}
+    covered = np.asarray(images.get("covered"), bool)
+    amps = {who: np.abs(np.asarray(images[who])) for who in ("truth", *WHO) if who in images}
+    lo, hi = (float(np.min(amps["truth"][covered])), float(np.max(amps["truth"][covered])))
+    fig, axes = plt.subplots(1, len(amps), figsize=(3.2 * len(amps), 3.4), layout="constrained")
+    for ax, (who, amp) in zip(np.atleast_1d(axes), amps.items()):
+        shown = np.where(covered, amp, np.nan)
+        im = ax.imshow(shown, vmin=lo, vmax=hi, cmap="gray")
+        r = result.comparison.get(who, {}).get("amplitude.pearson")
+        ax.set_title(who + ("" if r is None else f" (r {r:.3f})"), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=list(np.atleast_1d(axes)), shrink=0.8, label="|O|")
+    fig.suptitle(f"{result.scenario} / {result.profile} ({result.tier}): held-out amplitude",
+                 fontsize=10)
+    with atomic.replacing(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
 
 
 def checks_markdown(result: ReplayResult) -> str:
@@ -200,13 +290,23 @@ def write_report(out_dir: str | os.PathLike, results: Sequence[ReplayResult], *,
               f"- result: {'FAIL' if n_fail else 'ok'} ({len(results) - n_fail}/{len(results)} replays ok)",
               "", "## Summary", "", summary_markdown(results, wall_s=wall_s),
               "![invariants](invariants.png)", "", "![scales](scales.png)", "", "## Checks", ""]
+        table = comparison_markdown(results)
+        if table:
+            md[-2:-2] = ["## PINN vs ePIE vs constant baseline (held-out data)", "", table]
+            for r in results:
+                if r.comparison and r.images:
+                    name = f"comparison_{r.scenario}__{r.profile}.png"
+                    paths[name] = out / name
+                    comparison_png(r, paths[name])
+                    md[-2:-2] = [f"![{r.scenario}/{r.profile}]({name})", ""]
         md.extend(checks_markdown(r) for r in results)
         doc = {"schema": REPORT_SCHEMA, "meta": dict(meta), "wall_s": wall_s,
                "ok": n_fail == 0, "replays": [r.to_dict() for r in results]}
         paths["json"] = jsonsafe.write_json(out / "report.json", doc)
         paths["markdown"] = atomic.write_text(out / "report.md", "\n".join(md))
     except BaseException:  # a report is whole or absent: no file of it claims a verdict alone
-        for name in ("invariants.png", "scales.png", "report.json", "report.md"):
+        for name in ("invariants.png", "scales.png", "report.json", "report.md",
+                     *(n for n in paths if n.startswith("comparison_"))):
             (out / name).unlink(missing_ok=True)
         raise
     return paths

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -135,9 +136,11 @@ def stage_probe(st: StageState) -> dict[str, Any]:
 
 def stage_scan(st: StageState) -> dict[str, Any]:
     """Random scan (ptycho.simulate.random_scan), buffer N/2; optional train/test split in y;
-    split 'object': a second scan (held-out seed) over the held-out object."""
+    split 'object': a second scan (held-out seed) over the held-out object, rounded to whole
+    pixels (ptycho.oracle.agreement.oracle_scan) so that ePIE reconstructs the same data."""
     from scipy.spatial import cKDTree
 
+    from ptycho.oracle.agreement import oracle_scan
     from ptycho.simulate import random_scan
 
     size = st.sizes.object_size
@@ -149,8 +152,8 @@ def stage_scan(st: StageState) -> dict[str, Any]:
         st.art["split"] = (train, np.flatnonzero(y >= size / 2))
     else:
         st.art["split"] = None
-    if st.sizes.split == "object":
-        st.art["test_xy"] = random_scan((size, size), st.sizes.n_images, buffer=buffer,
+    if st.sizes.split == "object":  # whole pixels: the oracle (ePIE) reconstructs it too
+        st.art["test_xy"] = oracle_scan((size, size), st.sizes.n_images, buffer=buffer,
                                         seed=_held_out_seed(st))
     dist, _ = cKDTree(np.stack([x, y], axis=1)).query(np.stack([x, y], axis=1), k=2)
     out = {"kind": st.scenario.scan, "n_points": int(x.shape[0]), "buffer": float(buffer),
@@ -597,7 +600,10 @@ def stage_infer(st: StageState) -> dict[str, Any]:
         return {"mode": "probe"}
     fed, grouped = _infer_container(st)
     icfg = InferenceConfig(model=st.config.model, batch_size=FORWARD_BATCH, seed=st.config.seed)
+    start = time.perf_counter()
     patches = reconstruct(st.art["trained"].diffraction_to_obj, fed, st.art["plan"], icfg)
+    st.recorder.artifacts["pinn_seconds"] = time.perf_counter() - start  # not telemetry
+    st.recorder.artifacts["pinn_patterns"] = int(patches.shape[0] * patches.shape[-1])
     st.art["patches"], st.art["infer_grouped"], st.art["icfg"] = patches, grouped, icfg
     N = st.N
     amp = np.abs(patches)
@@ -685,7 +691,30 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
     out["predicted_amplitude_ratio"] = ratio
     out.update(prefixed("saturation", _saturation(st, res.image, st.art["stitched_truth"].image,
                                                   covered, ratio)))
+    out.update(_beside_the_engine(st, rep, base.image, x, y, covered))
     return out
+
+
+def _beside_the_engine(st: StageState, rep, baseline, x, y, covered) -> dict[str, Any]:
+    """Split 'object': ePIE (parity.oracle.held_out_run) on the held-out data the PINN
+    inferred, evaluated against the same stitched truth, baseline and covered pixels
+    (`oracle.*`); the images and wall times go to the recorder's artifacts (the report's
+    PINN / ePIE / baseline figure)."""
+    from ptycho.evaluation import evaluate_images
+
+    if "raw_test" not in st.art:
+        return {}
+    raw = st.art["raw_test"]
+    run = oracle.held_out_run(raw, st.art["mask"], seed=st.config.seed, cache=st.models)
+    truth = st.art["stitched_truth"].image
+    erep = evaluate_images(run.object, truth, baseline, xcoords=x, ycoords=y, covered=covered)
+    st.recorder.artifacts.update({
+        "epie_seconds": run.seconds, "epie_patterns": run.patterns,
+        "epie_iterations": run.iterations,
+        "images": {"truth": truth, "PINN": st.art["stitched"].image, "ePIE": run.object,
+                   "baseline": baseline, "covered": covered},
+        "pinn_report": rep, "epie_report": erep})
+    return prefixed("oracle", oracle.held_out_values(erep, run))
 
 
 def _saturation(st: StageState, recon, truth, covered, ratio: float) -> dict[str, Any]:

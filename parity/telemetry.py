@@ -313,6 +313,8 @@ class Recorder:
         self.meta = dict(meta)
         self.values: dict[str, Any] = {}
         self.stages: list[str] = []
+        #: what reports show beside the telemetry and goldens never hold (wall times, images)
+        self.artifacts: dict[str, Any] = {}
 
     def record(self, stage: str, values: Mapping[str, Any]) -> None:
         if stage not in STAGES:

@@ -11,7 +11,8 @@ from .. import jsonsafe
 from ..checks import PAIR_PROFILES, evaluate_pair
 from ..model_cache import ModelCache
 from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
-from ..report import ReplayResult, default_out_dir, summary_markdown, write_report
+from ..report import (ReplayResult, comparison_markdown, comparison_of, default_out_dir,
+                      summary_markdown, write_report)
 from ..scenarios import TIER_NAMES, all_replays, tier_trains
 from ..tolerances import Ledger, LedgerError
 from .common import (EXIT_FAIL, EXIT_OK, add_cluster_options, add_golden_dir_option,
@@ -91,7 +92,10 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
         outcome = (remote[i][0] if remote is not None
                    else run_replay(spec, ledger, progress=progress, models=models))
         res = ReplayResult(scenario, profile, tier, checks=list(outcome.checks),
-                           error=outcome.error, scalars=outcome.scalars())
+                           error=outcome.error, scalars=outcome.scalars(),
+                           comparison=comparison_of((outcome.record or {}).get("values", {}),
+                                                    outcome.artifacts),
+                           images=outcome.artifacts.get("images"))
         if outcome.record is not None and outcome.record.get("values"):
             tfile = out / "telemetry" / f"{scenario}__{profile}__{tier}.json"
             jsonsafe.write_json(tfile, outcome.record)
@@ -122,6 +126,9 @@ def _cmd_check(args) -> int:
         progress=not args.quiet, faults=faults_from_env(), command=command,
         workers=args.workers, scheduler=args.scheduler)
     table = summary_markdown(results, wall_s=wall) + golden_failures_markdown(results)
+    comparison = comparison_markdown(results)
+    if comparison:
+        table += "\nPINN vs ePIE vs constant baseline (held-out data):\n\n" + comparison
     print(table, end="")
     print(f"report: {out / 'report.md'}")
     append_step_summary(f"## python -m parity check ({args.tier})\n\n{table}")
