@@ -45,6 +45,7 @@ from __future__ import annotations
 import functools
 import os
 import pathlib
+import shlex
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -84,7 +85,8 @@ def _build_extension_class() -> type:
             return str
 
         def serialize(self, data: Any, **_: Any) -> str:
-            return jsonsafe.dumps(make_golden(data, provenance(repo=self.golden_dir)))
+            return jsonsafe.dumps(make_golden(data, provenance(_WORKER_COMMAND,
+                                                               repo=self.golden_dir)))
 
         def matches(self, *, serialized_data: Any, snapshot_data: Any) -> bool:
             return not failures(self._results(serialized_data, snapshot_data))
@@ -236,6 +238,20 @@ def assert_golden(snapshot: Any, record: Any, *, directory: str | os.PathLike,
 
 
 # --------------------------------------------------------------------------- pytest plugin
+
+#: the pytest command line a golden written by a pytest-xdist worker records (a worker's own
+#: sys.argv is execnet's bootstrap); None outside xdist workers (provenance reads sys.argv)
+_WORKER_COMMAND: str | None = None
+
+
+def pytest_configure(config: Any) -> None:
+    """Under pytest-xdist, remember the controller's command line (xdist hands its sys.argv to
+    each worker as ``workerinput['mainargv']``) for the provenance of goldens the worker
+    writes (a pytester run inside a worker keeps it); without xdist provenance reads sys.argv."""
+    global _WORKER_COMMAND
+    argv = getattr(config, "workerinput", {}).get("mainargv")
+    if argv:
+        _WORKER_COMMAND = shlex.join(["pytest", *argv[1:]])
 
 
 def pytest_addoption(parser: Any) -> None:
