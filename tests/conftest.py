@@ -1,5 +1,10 @@
 """Shared test fixtures: the golden directory, the tolerance ledger and the experimental probe."""
+import contextlib
+import importlib.util
 import pathlib
+import sys
+from collections.abc import Iterator
+from types import ModuleType
 
 import pytest
 
@@ -39,3 +44,17 @@ def tol(ledger):
 def experimental_probe_path() -> pathlib.Path:
     """The experimental 64x64 KB-focused probe shipped with the package (copy of shared/data)."""
     return EXPERIMENTAL_PROBE
+
+
+@contextlib.contextmanager
+def script_module(relpath: str, name: str) -> Iterator[ModuleType]:
+    """The script at `relpath` (from the repository root, e.g. 'scripts/mutations.py') imported
+    as module `name` for the duration of the block (scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / relpath)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)

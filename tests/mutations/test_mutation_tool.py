@@ -3,29 +3,22 @@ seeded selection, the equivalent-mutant filter, the verdicts of the per-mutant g
 score table. Needs neither cosmic-ray nor TensorFlow: the gate runs on tiny trees made here."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import re
-import sys
 import textwrap
 
 import pytest
 
+from tests.conftest import script_module
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "mutation_tool.py"
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("mutation_tool_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with script_module("scripts/mutation_tool.py", "mutation_tool_script") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def _imports(test_file: pathlib.Path, unit: str) -> bool:

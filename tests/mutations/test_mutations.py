@@ -7,30 +7,23 @@ check restricted to one replay: the bugs are caught at their stage, the no-op is
 """
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import shutil
 import subprocess
-import sys
 
 import pytest
+
+from tests.conftest import script_module
 
 from parity.records import STAGES
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "mutations.py"
 
 
 @pytest.fixture(scope="module")
 def mutations():
-    spec = importlib.util.spec_from_file_location("mutations_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with script_module("scripts/mutations.py", "mutations_script") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_table_is_valid_and_covers_every_stage(mutations):

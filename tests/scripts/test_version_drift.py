@@ -2,25 +2,17 @@
 reader on a small requirements file, and the report it prints."""
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "ci" / "version_drift.py"
+from tests.conftest import script_module
+
 
 
 @pytest.fixture(scope="module")
 def vd():
-    spec = importlib.util.spec_from_file_location("version_drift", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with script_module("scripts/ci/version_drift.py", "version_drift") as module:
         yield module
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_drift_names_moved_missing_and_unlocked_packages(vd):
