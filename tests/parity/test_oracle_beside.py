@@ -72,7 +72,7 @@ def test_the_evaluate_stage_puts_epie_beside_the_pinn(held_out):
     st.art["stitched_truth"] = types.SimpleNamespace(image=truth)
     st.art["stitched"] = types.SimpleNamespace(image=0.9 * truth)
     pinn = evaluate_images(0.9 * truth, truth, baseline, xcoords=x, ycoords=y, covered=covered)
-    values = stages._beside_the_engine(st, pinn, baseline, x, y, covered)
+    values = stages.results.beside_the_engine(st, pinn, baseline, x, y, covered)
     assert values["oracle.points"] == 96
     assert values["oracle.iterations"] == oracle.HELD_OUT_SETTINGS.iterations
     art = st.recorder.artifacts
