@@ -151,14 +151,14 @@ def held_out_values(report, run) -> dict[str, Any]:
 
 def stage_values(st) -> dict[str, Any]:
     """The simulate stage's oracle values ({} where the oracle does not run); the Agreement is
-    kept in st.art['oracle'] (its wall time is not telemetry)."""
+    kept in st.art.oracle (its wall time is not telemetry)."""
     size = oracle_size(st.scenario.name, st.spec.tier)
     if size is None:
         return {}
-    _, agreement = simulate_oracle(st.art["object"], st.art["probe"], st.art["mask"],
+    _, agreement = simulate_oracle(st.art.object, st.art.probe, st.art.mask,
                                    nphotons=st.config.nphotons, seed=st.config.seed, size=size,
                                    cache=st.models)
-    st.art["oracle"] = agreement
+    st.art.oracle = agreement
     return prefixed("oracle", agreement.values())
 
 

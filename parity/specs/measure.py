@@ -1,6 +1,6 @@
 """The stage specifications measured inside a replay: `spec_values(stage, st)` returns the
 `spec.*` telemetry of one stage (recorded as `<stage>.spec.<key>`), computed by the pure
-functions of this package from the stage's artifacts (`parity.stages.StageState.art`).
+functions of this package from the stage's artifacts (`parity.stages.artifacts.Artifacts`).
 
 Where: the tiers in SPEC_TIERS (the tiny gate). The trained tier's goldens predate these keys;
 recording them there needs `python -m parity golden update --tier trained` first.
@@ -42,7 +42,7 @@ def _prefixed(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _x_raw(st) -> np.ndarray:
-    return np.asarray(st.art["grouped"].diffraction)
+    return np.asarray(st.art.grouped.diffraction)
 
 
 def _object(st) -> dict:
@@ -50,7 +50,7 @@ def _object(st) -> dict:
 
     if st.scenario.object_kind != "lines":
         return {}
-    out = objects.lines_spec(st.art["object"], size=st.sizes.object_size, seed=st.config.seed)
+    out = objects.lines_spec(st.art.object, size=st.sizes.object_size, seed=st.config.seed)
     out.update(objects.lines_option_spec(lines_object, seed=st.config.seed))
     return out
 
@@ -66,7 +66,7 @@ def _probe(st) -> dict:
         path = experimental_probe_path() if source == "experimental" else source
         with np.load(path) as data:
             raw = np.asarray(data["probeGuess"])
-    return probe.probe_spec(st.art["probe"], raw=raw, probe_scale=m.probe_scale,
+    return probe.probe_spec(st.art.probe, raw=raw, probe_scale=m.probe_scale,
                             ideal=source == "ideal", mask=probe_mask(m.N),
                             normalize=normalize_probe)
 
@@ -75,40 +75,40 @@ def _scan(st) -> dict:
     from ptycho.simulate import raster_scan
 
     size, buffer = st.sizes.object_size, st.N / 2
-    out = scan.random_scan_spec(st.art["xcoords"], st.art["ycoords"], size=size,
+    out = scan.random_scan_spec(st.art.xcoords, st.art.ycoords, size=size,
                                 n_points=st.sizes.n_images, buffer=buffer, seed=st.config.seed)
     out.update(scan.raster_spec(raster_scan, size=size, buffer=buffer))
     return out
 
 
 def _simulate(st) -> dict:
-    raw = st.art["raw"]
+    raw = st.art.raw
     return simulate.simulate_spec(
-        np.asarray(raw.diff3d), obj=st.art["object"], probe=st.art["probe"],
-        x=st.art["xcoords"], y=st.art["ycoords"], mask=st.art["mask"],
+        np.asarray(raw.diff3d), obj=st.art.object, probe=st.art.probe,
+        x=st.art.xcoords, y=st.art.ycoords, mask=st.art.mask,
         nphotons=st.config.nphotons, s_sim=float(raw.metadata["s_sim"]),
         mean_exit_energy=float(raw.metadata["mean_exit_energy"]))
 
 
 def _group(st) -> dict:
-    raw = st.art["raw"]
-    if st.art["split"] is not None:
-        raw = raw.subset(st.art["split"][0])
+    raw = st.art.raw
+    if st.art.split is not None:
+        raw = raw.subset(st.art.split[0])
     cfg = st.config
-    return grouping.group_spec(st.art["grouped"], x=raw.xcoords, y=raw.ycoords,
+    return grouping.group_spec(st.art.grouped, x=raw.xcoords, y=raw.ycoords,
                                diff3d=np.asarray(raw.diff3d), obj=raw.objectGuess,
                                strategy=cfg.grouping_strategy, K=cfg.neighbor_count,
                                gridsize=cfg.model.gridsize, n_groups=cfg.n_groups)
 
 
 def _normalize(st) -> dict:
-    return scaling.normalize_spec(_x_raw(st), N=st.N, energy=st.art["E"], gain=st.art["g"],
-                                  X_norm=st.art["X_norm"])
+    return scaling.normalize_spec(_x_raw(st), N=st.N, energy=st.art.E, gain=st.art.g,
+                                  X_norm=st.art.X_norm)
 
 
 def _scale(st) -> dict:
     cfg = st.config
-    return scaling.scale_spec(st.art["plan"], _x_raw(st), nphotons=cfg.nphotons, N=st.N,
+    return scaling.scale_spec(st.art.plan, _x_raw(st), nphotons=cfg.nphotons, N=st.N,
                               data_feed=cfg.data_feed, scale_source=cfg.scale_source)
 
 
@@ -116,17 +116,17 @@ def _container(st) -> dict:
     cfg = st.config
     ref = scaling.reference_plan(_x_raw(st), nphotons=cfg.nphotons, N=st.N,
                                  data_feed=cfg.data_feed, scale_source=cfg.scale_source)
-    return scaling.container_spec(st.art["container"], st.art["fed"], st.art["grouped"],
+    return scaling.container_spec(st.art.container, st.art.fed, st.art.grouped,
                                   feed_gain=ref["feed_gain"])
 
 
 def _network_input(st) -> dict:
-    return scaling.network_input_spec(st.art["network_input"], _x_raw(st))
+    return scaling.network_input_spec(st.art.network_input, _x_raw(st))
 
 
 def _labels(st) -> dict:
     cfg = st.config
-    return scaling.labels_spec(st.art["labels"], _x_raw(st), nphotons=cfg.nphotons,
+    return scaling.labels_spec(st.art.labels, _x_raw(st), nphotons=cfg.nphotons,
                                data_feed=cfg.data_feed, scale_source=cfg.scale_source)
 
 
@@ -146,8 +146,8 @@ def _train(st) -> dict:
     if not (m.intensity_scale_trainable or m.probe_trainable) or \
             st.spec.profile not in CONTRACT_PROFILES:
         return {}
-    return training.train_contract(st.art["model"], st.art["fed"], st.art["plan"], st.config,
-                                   st.art["probe"], st.art["planned_max_offset"], train=train)
+    return training.train_contract(st.art.model, st.art.fed, st.art.plan, st.config,
+                                   st.art.probe, st.art.planned_max_offset, train=train)
 
 
 def _reference_output_scaler(st) -> float:
@@ -162,16 +162,16 @@ def _infer(st) -> dict:
     from ptycho.config import InferenceConfig
     from ptycho.inference import reconstruct
 
-    if "trained" in st.art:
+    if st.art.has("trained"):
         return {}
-    n = min(inference.GROUPS, st.art["grouped"].B)
-    sub = st.art["fed"].take(np.arange(n))
+    n = min(inference.GROUPS, st.art.grouped.B)
+    sub = st.art.fed.take(np.arange(n))
     icfg = InferenceConfig(model=st.config.model, batch_size=1, seed=st.config.seed)
-    patches = reconstruct(st.art["d2o"], sub, st.art["plan"], icfg)
-    st.art["spec_patches"], st.art["spec_crop"] = patches, icfg.crop
-    return inference.infer_spec(patches, forward_patches=st.art["forward_patches"],
-                                forward_counts=st.art["forward_counts"], probe=st.art["probe"],
-                                mask=st.art["mask"], output_scaler=_reference_output_scaler(st),
+    patches = reconstruct(st.art.d2o, sub, st.art.plan, icfg)
+    st.art.spec_patches, st.art.spec_crop = patches, icfg.crop
+    return inference.infer_spec(patches, forward_patches=st.art.forward_patches,
+                                forward_counts=st.art.forward_counts, probe=st.art.probe,
+                                mask=st.art.mask, output_scaler=_reference_output_scaler(st),
                                 groups=n)
 
 
@@ -179,9 +179,9 @@ def _stitch(st) -> dict:
     from ptycho.config import InferenceConfig
     from ptycho.stitching import global_positions, stitch_patches
 
-    grouped, raw = st.art["grouped"], st.art["raw"]
-    if st.art["split"] is not None:
-        raw = raw.subset(st.art["split"][0])
+    grouped, raw = st.art.grouped, st.art.raw
+    if st.art.split is not None:
+        raw = raw.subset(st.art.split[0])
     size = st.sizes.object_size
     shape = (size, size)
     out: dict[str, Any] = {}
@@ -190,14 +190,14 @@ def _stitch(st) -> dict:
         crop = InferenceConfig(model=st.config.model, seed=st.config.seed).crop
         n = min(TRUTH_GROUPS, grouped.B)
         runs.append(("truth", grouped.Y[:n], grouped, slice(0, n), crop))
-    if "spec_patches" in st.art:
-        n = st.art["spec_patches"].shape[0]
-        runs.append(("recon", st.art["spec_patches"], grouped, slice(0, n), st.art["spec_crop"]))
+    if st.art.has("spec_patches"):
+        n = st.art.spec_patches.shape[0]
+        runs.append(("recon", st.art.spec_patches, grouped, slice(0, n), st.art.spec_crop))
     for tag, patches, g, rows, crop in runs:
         gx, gy = global_positions(g.coords_offsets[rows], g.coords_relative[rows])
         res = stitch_patches(patches, gx, gy, crop=crop, origin=(0.0, 0.0), shape=shape)
         if tag == "recon":
-            st.art["spec_stitched"] = res
+            st.art.spec_stitched = res
         spec = stitching.stitch_spec(res, patches, gx=gx, gy=gy, raw_x=raw.xcoords,
                                      raw_y=raw.ycoords, nn_indices=g.nn_indices[rows], crop=crop,
                                      shape=shape)
@@ -208,14 +208,14 @@ def _stitch(st) -> dict:
 def _evaluate(st) -> dict:
     from ptycho.evaluation import amplitude_metrics
 
-    if "spec_stitched" not in st.art:
+    if not st.art.has("spec_stitched"):
         return {}
-    res = st.art["spec_stitched"]
+    res = st.art.spec_stitched
     covered = res.covered()
     if not covered.any():
         return {}
     recon = np.abs(res.image)
-    truth = np.abs(np.asarray(st.art["object"], np.complex128))
+    truth = np.abs(np.asarray(st.art.object, np.complex128))
     metrics = amplitude_metrics(recon, truth, covered)
     return evaluation.metrics_spec(metrics, recon[covered], truth[covered])
 
@@ -240,11 +240,11 @@ def spec_values(stage: str, st, values: dict[str, Any] | None = None) -> dict[st
         out, art = _CACHE[key]
         st.art.update(art)
         return dict(out)
-    before = set(st.art)
+    before = st.art.produced()
     out = _prefixed(MEASURES[stage](st))
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
-    _CACHE[key] = (dict(out), {k: st.art[k] for k in set(st.art) - before})
+    _CACHE[key] = (dict(out), {k: getattr(st.art, k) for k in st.art.produced() - before})
     return out
 
 

@@ -12,9 +12,11 @@ input (g*X_raw in both profiles, docs/design.md §4). The profile's data feed an
 
 A stage reads what it needs from `StageState`: the replay spec (with its injected test faults,
 see `parity.faults`), the resolved scenario, profile, config and tier sizes, the model cache,
-and the artifacts of earlier stages.
+and the artifacts of earlier stages (`StageState.art`, typed fields of
+`parity.stages.artifacts.Artifacts`).
 
-Modules by phase: `state` (StageState), `common` (helpers of several stages), `data` (object
+Modules by phase: `state` (StageState), `artifacts` (the typed fields one stage hands on to
+the next, each naming its producer), `common` (helpers of several stages), `data` (object
 ... network_input), `model` (labels, forward), `training` (train), `results` (infer, stitch,
 evaluate).
 """

@@ -27,7 +27,7 @@ def image_stats(prefix: str, x, *, diffraction: bool = False, previous=None,
 
 def diagnostic_groups(st: StageState) -> int:
     """Groups the consistency probes use: the first PROBE_GROUPS (one model batch)."""
-    return min(st.art["grouped"].B, consistency.PROBE_GROUPS)
+    return min(st.art.grouped.B, consistency.PROBE_GROUPS)
 
 
 def held_out_seed(st: StageState) -> int:

@@ -28,8 +28,8 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     Fault 'label_scale_mismatch': counts are scaled by s_cf when the profile uses s, and by s
     when it uses s_cf, while the output scaler keeps the profile's scale.
     """
-    plan, cfg = st.art["plan"], st.config
-    fed, labels = st.art["fed"], st.art["labels"]
+    plan, cfg = st.art.plan, st.config
+    fed, labels = st.art.fed, st.art.labels
     label_scale = plan.external_scale
     counts = labels["counts"]
     if st.fault("label_scale_mismatch"):
@@ -37,12 +37,12 @@ def stage_labels(st: StageState) -> dict[str, Any]:
                        else plan.closed_form)
         amp = apply_gain(fed._X_np, label_scale)
         counts = np.square(amp)
-        st.art["labels"] = {"amplitude": amp, "counts": counts}
+        st.art.labels = {"amplitude": amp, "counts": counts}
     out = {}
     out.update(image_stats("amplitude", fed._X_np, diffraction=True,
-                            previous=st.art["network_input"]))
+                            previous=st.art.network_input))
     out.update(image_stats("counts", counts, diffraction=True,
-                            previous=np.square(st.art["labels"]["amplitude"])))
+                            previous=np.square(st.art.labels["amplitude"])))
     n_patterns = counts.shape[0] * counts.shape[3]
     out["mean_counts_per_pattern"] = sum_float64(counts) / n_patterns
     out["feed_gain"] = plan.feed_gain
@@ -55,7 +55,7 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     out["observed_input_gain"] = math.sqrt(e_in / e_raw) if e_raw > 0 else math.nan
     ratio = plan.amplitude_ratio
     out["predicted_amplitude_ratio"] = ratio
-    truth = st.art["container"]._Y_I_np
+    truth = st.art.container._Y_I_np
     ceiling = ceiling_or_none(cfg)
     if truth is not None:
         out["implied_amplitude_max"] = ratio * float(np.max(truth))
@@ -80,12 +80,12 @@ def stage_labels(st: StageState) -> dict[str, Any]:
 def _label_agreement(st: StageState, counts: np.ndarray) -> dict[str, Any]:
     """The count labels of the first groups vs the simulator's noise-free expectation at the
     group members' scan positions (parity.consistency.label_agreement)."""
-    plan, raw, grouped = st.art["plan"], st.art["raw"], st.art["grouped"]
+    plan, raw, grouped = st.art.plan, st.art.raw, st.art.grouped
     n = diagnostic_groups(st)
     x, y = consistency.truth_positions(raw, grouped.nn_indices[:n])
-    mu = consistency.expected_label_counts(st.art["object"], st.art["probe"], st.art["mask"],
+    mu = consistency.expected_label_counts(st.art.object, st.art.probe, st.art.mask,
                                            x, y, plan.label_scale)
-    st.art["expected_counts"] = mu
+    st.art.expected_counts = mu
     photons_per_count = (float(raw.metadata["s_sim"]) / plan.label_scale) ** 2
     return prefixed("truth_agreement", consistency.label_agreement(counts[:n], mu,
                                                                    photons_per_count))
@@ -122,10 +122,10 @@ def stage_forward(st: StageState) -> dict[str, Any]:
     """
     from ptycho.model import REASSEMBLY_LAYER, count_parameters, model_scales
 
-    plan, cfg, N = st.art["plan"], st.config, st.N
-    model, d2o, diag = st.models.get(cfg, st.art["probe"], plan, st.art["planned_max_offset"])
-    st.art["model"], st.art["d2o"] = model, d2o
-    inputs = st.art["inputs"]
+    plan, cfg, N = st.art.plan, st.config, st.N
+    model, d2o, diag = st.models.get(cfg, st.art.probe, plan, st.art.planned_max_offset)
+    st.art.model, st.art.d2o = model, d2o
+    inputs = st.art.inputs
     B = inputs["diffraction"].shape[0]
     counts = np.empty(inputs["diffraction"].shape, np.float32)
     patches = np.empty(inputs["diffraction"].shape, np.complex64)
@@ -134,14 +134,14 @@ def stage_forward(st: StageState) -> dict[str, Any]:
         res = diag(part, training=False)
         counts[start:start + FORWARD_BATCH] = np.asarray(res["counts"])
         patches[start:start + FORWARD_BATCH] = np.asarray(res["object"])
-    st.art["forward_patches"], st.art["forward_counts"] = patches, counts
+    st.art.forward_patches, st.art.forward_counts = patches, counts
     s_in, s_out = model_scales(model)
     amp = np.abs(patches)
-    input_mean = float(np.mean(st.art["network_input"], dtype=np.float64))
+    input_mean = float(np.mean(st.art.network_input, dtype=np.float64))
     output_mean = support_mean(amp, N)
-    truth = st.art["container"]._Y_I_np
+    truth = st.art.container._Y_I_np
     capacity = consistency.canvas_capacity(
-        model, N // 4 + canvas_padding(st.art["grouped"].max_offset) + 2)
+        model, N // 4 + canvas_padding(st.art.grouped.max_offset) + 2)
     out = {"input_scale_weight": s_in, "output_scale_weight": s_out,
            "external_input_scale": plan.input_scaler,
            "external_output_scale": plan.output_scaler,
@@ -159,7 +159,7 @@ def stage_forward(st: StageState) -> dict[str, Any]:
         out["truth_mean"] = truth_mean
         out["output_truth_ratio"] = output_mean / truth_mean if truth_mean else math.nan
     out.update(image_stats("object_amplitude", amp))
-    out.update(image_stats("counts", counts, diffraction=True, previous=st.art["labels"]["counts"]))
+    out.update(image_stats("counts", counts, diffraction=True, previous=st.art.labels["counts"]))
     label_mean = st.recorder.values["labels.counts.mean"]
     out["counts_vs_labels"] = (float(np.mean(counts, dtype=np.float64)) / label_mean
                                if label_mean else math.nan)
@@ -173,16 +173,16 @@ def _forward_probes(st: StageState, model, diag) -> dict[str, Any]:
     """Consistency probes of the built model (parity.consistency): its physics head on the
     ground-truth patches vs the simulator's expected labels, the reassembly round trip, batch
     independence, and the measured ranges of its activations."""
-    grouped, plan, cfg = st.art["grouped"], st.art["plan"], st.config
+    grouped, plan, cfg = st.art.grouped, st.art.plan, st.config
     n = diagnostic_groups(st)
     out: dict[str, Any] = {}
     if grouped.Y is not None:
         out.update(prefixed("consistency", consistency.forward_consistency(
-            model, grouped.Y[:n], st.art["expected_counts"], plan.amplitude_ratio)))
-        xt, yt = consistency.truth_positions(st.art["raw"], grouped.nn_indices[:n])
+            model, grouped.Y[:n], st.art.expected_counts, plan.amplitude_ratio)))
+        xt, yt = consistency.truth_positions(st.art.raw, grouped.nn_indices[:n])
         out.update(prefixed("reassembly", consistency.reassembly_roundtrip(
-            model, st.art["object"], xt, yt, grouped.coords_relative[:n])))
-    inputs = {k: v[:n] for k, v in st.art["inputs"].items()}
+            model, st.art.object, xt, yt, grouped.coords_relative[:n])))
+    inputs = {k: v[:n] for k, v in st.art.inputs.items()}
     Y = grouped.Y[:n] if grouped.Y is not None else None
     out.update(prefixed("batch", consistency.batch_independence(model, diag, inputs, Y)))
     out.update(prefixed("activation", consistency.activation_range(model)))

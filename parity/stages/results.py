@@ -30,18 +30,18 @@ def _infer_container(st: StageState):
     from ptycho.container import PtychoDataContainer
     from ptycho.grouping import group
 
-    if "raw_test" in st.art:
-        raw_test = st.art["raw_test"]
-    elif st.art["split"] is None:
-        return st.art["fed"], st.art["grouped"]
+    if st.art.has("raw_test"):
+        raw_test = st.art.raw_test
+    elif st.art.split is None:
+        return st.art.fed, st.art.grouped
     else:
-        raw_test = st.art["raw"].subset(st.art["split"][1])
+        raw_test = st.art.raw.subset(st.art.split[1])
     cfg = st.config
     grouped = group(raw_test, gridsize=cfg.model.gridsize, n_groups=cfg.n_groups,
                     neighbor_count=cfg.neighbor_count, strategy=cfg.grouping_strategy,
                     seed=cfg.seed)
-    return (PtychoDataContainer.from_grouped(grouped, st.art["probe"],
-                                             feed_gain=st.art["plan"].feed_gain), grouped)
+    return (PtychoDataContainer.from_grouped(grouped, st.art.probe,
+                                             feed_gain=st.art.plan.feed_gain), grouped)
 
 
 def stage_infer(st: StageState) -> dict[str, Any]:
@@ -50,15 +50,15 @@ def stage_infer(st: StageState) -> dict[str, Any]:
     model is judged by its specification (parity.specs.measure)."""
     from ptycho.inference import reconstruct
 
-    if "trained" not in st.art:
+    if not st.art.has("trained"):
         return {"mode": "probe"}
     fed, grouped = _infer_container(st)
     icfg = InferenceConfig(model=st.config.model, batch_size=FORWARD_BATCH, seed=st.config.seed)
     start = time.perf_counter()
-    patches = reconstruct(st.art["trained"].diffraction_to_obj, fed, st.art["plan"], icfg)
+    patches = reconstruct(st.art.trained.diffraction_to_obj, fed, st.art.plan, icfg)
     st.recorder.artifacts["pinn_seconds"] = time.perf_counter() - start  # not telemetry
     st.recorder.artifacts["pinn_patterns"] = int(patches.shape[0] * patches.shape[-1])
-    st.art["patches"], st.art["infer_grouped"], st.art["icfg"] = patches, grouped, icfg
+    st.art.patches, st.art.infer_grouped, st.art.icfg = patches, grouped, icfg
     N = st.N
     amp = np.abs(patches)
     out = {"n_groups": int(patches.shape[0])}
@@ -68,7 +68,7 @@ def stage_infer(st: StageState) -> dict[str, Any]:
         truth_mean = support_mean(np.abs(grouped.Y), N)
         out["truth_mean"] = truth_mean
         out["amplitude_ratio"] = out["amplitude_mean"] / truth_mean if truth_mean else math.nan
-    out["predicted_amplitude_ratio"] = st.art["plan"].amplitude_ratio
+    out["predicted_amplitude_ratio"] = st.art.plan.amplitude_ratio
     out["verifies_prediction"] = bool(st.sizes.verify_training)
     return out
 
@@ -76,12 +76,12 @@ def stage_infer(st: StageState) -> dict[str, Any]:
 def _truth_roundtrip(st: StageState) -> dict[str, Any]:
     """Ground-truth patches of the training groups stitched back (parity.consistency); the
     evaluation values are kept for the evaluate stage."""
-    grouped = st.art["grouped"]
+    grouped = st.art.grouped
     if grouped.Y is None:
         return {}
     crop = InferenceConfig(model=st.config.model, seed=st.config.seed).crop
-    stitch, evaluation = consistency.stitch_roundtrip(st.art["object"], st.art["raw"], grouped, crop)
-    st.art["truth_evaluation"] = evaluation
+    stitch, evaluation = consistency.stitch_roundtrip(st.art.object, st.art.raw, grouped, crop)
+    st.art.truth_evaluation = evaluation
     return prefixed("truth_roundtrip", stitch)
 
 
@@ -92,16 +92,16 @@ def stage_stitch(st: StageState) -> dict[str, Any]:
     from ptycho.stitching import global_positions, stitch_patches
 
     out = _truth_roundtrip(st)
-    if "patches" not in st.art:
+    if not st.art.has("patches"):
         return out
-    grouped, icfg = st.art["infer_grouped"], st.art["icfg"]
+    grouped, icfg = st.art.infer_grouped, st.art.icfg
     x, y = global_positions(grouped.coords_offsets, grouped.coords_relative)
     size = st.sizes.object_size
-    res = stitch_patches(st.art["patches"], x, y, crop=icfg.crop, origin=(0.0, 0.0),
+    res = stitch_patches(st.art.patches, x, y, crop=icfg.crop, origin=(0.0, 0.0),
                          shape=(size, size))
-    st.art["stitched"], st.art["stitch_xy"] = res, (x, y)
+    st.art.stitched, st.art.stitch_xy = res, (x, y)
     if grouped.Y is not None:
-        st.art["stitched_truth"] = stitch_patches(grouped.Y, x, y, crop=icfg.crop,
+        st.art.stitched_truth = stitch_patches(grouped.Y, x, y, crop=icfg.crop,
                                                   origin=(0.0, 0.0), shape=(size, size))
     covered = res.covered()
     out.update({"shape": list(res.image.shape), "crop": icfg.crop,
@@ -116,20 +116,20 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
     from ptycho.evaluation import baseline_patches, constant_amplitude_baseline, evaluate_images
     from ptycho.stitching import stitch_patches
 
-    out: dict[str, Any] = prefixed("truth", st.art.get("truth_evaluation", {}))
-    if "stitched" not in st.art:
+    out: dict[str, Any] = prefixed("truth", st.art.truth_evaluation if st.art.has("truth_evaluation") else {})
+    if not st.art.has("stitched"):
         return out
-    res = st.art["stitched"]
-    if "stitched_truth" not in st.art:
+    res = st.art.stitched
+    if not st.art.has("stitched_truth"):
         out["ground_truth"] = False
         return out
-    grouped, icfg = st.art["infer_grouped"], st.art["icfg"]
-    x, y = st.art["stitch_xy"]
+    grouped, icfg = st.art.infer_grouped, st.art.icfg
+    x, y = st.art.stitch_xy
     size = st.sizes.object_size
-    amps = constant_amplitude_baseline(grouped.diffraction, st.art["probe"], st.art["mask"])
+    amps = constant_amplitude_baseline(grouped.diffraction, st.art.probe, st.art.mask)
     base = stitch_patches(baseline_patches(amps, st.N), x, y, crop=icfg.crop,
                           origin=(0.0, 0.0), shape=(size, size))
-    rep = evaluate_images(res.image, st.art["stitched_truth"].image, base.image, xcoords=x,
+    rep = evaluate_images(res.image, st.art.stitched_truth.image, base.image, xcoords=x,
                           ycoords=y, covered=res.covered())
     out["ground_truth"] = True
     out["verifies_learning"] = bool(st.sizes.verify_training and st.sizes.verify_learning)
@@ -139,11 +139,11 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
                 out[f"{group_name}.{metric}.{who}"] = v
     covered = res.covered()
     rec = float(np.mean(np.abs(res.image[covered])))
-    tru = float(np.mean(np.abs(st.art["stitched_truth"].image[covered])))
+    tru = float(np.mean(np.abs(st.art.stitched_truth.image[covered])))
     out["amplitude_ratio"] = rec / tru if tru else math.nan
-    ratio = st.art["plan"].amplitude_ratio
+    ratio = st.art.plan.amplitude_ratio
     out["predicted_amplitude_ratio"] = ratio
-    out.update(prefixed("saturation", _saturation(st, res.image, st.art["stitched_truth"].image,
+    out.update(prefixed("saturation", _saturation(st, res.image, st.art.stitched_truth.image,
                                                   covered, ratio)))
     out.update(beside_the_engine(st, rep, base.image, x, y, covered))
     return out
@@ -156,16 +156,16 @@ def beside_the_engine(st: StageState, rep, baseline, x, y, covered) -> dict[str,
     PINN / ePIE / baseline figure)."""
     from ptycho.evaluation import evaluate_images
 
-    if "raw_test" not in st.art:
+    if not st.art.has("raw_test"):
         return {}
-    raw = st.art["raw_test"]
-    run = oracle.held_out_run(raw, st.art["mask"], seed=st.config.seed, cache=st.models)
-    truth = st.art["stitched_truth"].image
+    raw = st.art.raw_test
+    run = oracle.held_out_run(raw, st.art.mask, seed=st.config.seed, cache=st.models)
+    truth = st.art.stitched_truth.image
     erep = evaluate_images(run.object, truth, baseline, xcoords=x, ycoords=y, covered=covered)
     st.recorder.artifacts.update({
         "epie_seconds": run.seconds, "epie_patterns": run.patterns,
         "epie_iterations": run.iterations,
-        "images": {"truth": truth, "PINN": st.art["stitched"].image, "ePIE": run.object,
+        "images": {"truth": truth, "PINN": st.art.stitched.image, "ePIE": run.object,
                    "baseline": baseline, "covered": covered},
         "pinn_report": rep, "epie_report": erep})
     return prefixed("oracle", oracle.held_out_values(erep, run))

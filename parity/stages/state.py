@@ -12,6 +12,7 @@ from ..model_cache import ModelCache
 from ..profiles import Profile
 from ..scenarios import Scenario, TierSize
 from ..telemetry import Recorder
+from .artifacts import Artifacts
 
 
 @dataclass
@@ -27,7 +28,8 @@ class StageState:
     sizes: TierSize
     recorder: Recorder
     models: ModelCache
-    art: dict[str, Any] = field(default_factory=dict)
+    #: what earlier stages handed on (typed fields; reading one not yet produced names its stage)
+    art: Artifacts = field(default_factory=Artifacts)
 
     @property
     def N(self) -> int:

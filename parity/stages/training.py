@@ -17,11 +17,11 @@ def _train_probes(st: StageState) -> dict[str, Any]:
     """One-batch probes of the training path on the forward stage's model (weights restored):
     compiled loss vs its composition, gradient reach, one optimizer step, and the rows
     ptycho.train.train feeds the optimizer (parity.consistency)."""
-    model, plan, cfg = st.art["model"], st.art["plan"], st.config
-    out = prefixed("probe", consistency.loss_and_gradient(model, cfg, st.art["inputs"],
-                                                          st.art["labels"]))
+    model, plan, cfg = st.art.model, st.art.plan, st.config
+    out = prefixed("probe", consistency.loss_and_gradient(model, cfg, st.art.inputs,
+                                                          st.art.labels))
     out.update(prefixed("feed", consistency.training_feed(
-        model, st.art["fed"], plan, cfg, st.art["probe"], st.art["planned_max_offset"])))
+        model, st.art.fed, plan, cfg, st.art.probe, st.art.planned_max_offset)))
     return out
 
 
@@ -32,10 +32,10 @@ def _faulty_model(st: StageState):
         return None
     from ptycho.model import build_model
 
-    plan, cfg = st.art["plan"], st.config
-    model, _ = build_model(cfg.model, cfg, probe=st.art["probe"], input_scale=plan.input_scaler,
+    plan, cfg = st.art.plan, st.config
+    model, _ = build_model(cfg.model, cfg, probe=st.art.probe, input_scale=plan.input_scaler,
                            output_scale=plan.output_scaler,
-                           max_offset=st.art["planned_max_offset"], seed=cfg.seed)
+                           max_offset=st.art.planned_max_offset, seed=cfg.seed)
     for layer in model.layers:
         if layer.name.startswith("enc") and layer.name.endswith(("conv0", "conv1")):
             layer.kernel.assign(np.zeros(layer.kernel.shape, np.float32))
@@ -52,7 +52,7 @@ def loss_floor(st: StageState) -> float:
     cfg = st.config
     if cfg.nll_weight == 0:
         return 0.0
-    _, labels = training_arrays(st.art["fed"], st.art["plan"])
+    _, labels = training_arrays(st.art.fed, st.art.plan)
     idx, _ = split_indices(labels["counts"].shape[0], cfg.validation_split, cfg.seed)
     return cfg.nll_weight * nll_floor(labels["counts"][idx], cfg.nll_form)
 
@@ -73,9 +73,9 @@ def stage_train(st: StageState) -> dict[str, Any]:
         cfg = dataclasses.replace(cfg, learning_rate=cfg.learning_rate * 1e-4)
     if st.fault("single_epoch"):
         cfg = dataclasses.replace(cfg, nepochs=1)
-    res = train(st.art["fed"], st.art["plan"], cfg, probe=st.art["probe"],
-                max_offset=st.art["planned_max_offset"], model=_faulty_model(st))
-    st.art["trained"] = res
+    res = train(st.art.fed, st.art.plan, cfg, probe=st.art.probe,
+                max_offset=st.art.planned_max_offset, model=_faulty_model(st))
+    st.art.trained = res
     loss = res.history.get("loss", [])
     floor = loss_floor(st)
     first, last = (loss[0], loss[-1]) if loss else (math.nan, math.nan)
@@ -85,7 +85,7 @@ def stage_train(st: StageState) -> dict[str, Any]:
                 "input_scale_weight": res.scales["input_scale"],
                 "output_scale_weight": res.scales["output_scale"],
                 "n_params": res.parameters["total"]})
-    st.art["epoch_seconds"] = list(res.epoch_seconds)  # wall times: not telemetry
+    st.art.epoch_seconds = list(res.epoch_seconds)  # wall times: not telemetry
     if "val_loss" in res.history:
         out["val_loss_last"] = res.history["val_loss"][-1]
     return out

@@ -43,19 +43,19 @@ def held_out():
 
 
 def test_the_held_out_scan_is_whole_pixels(held_out):
-    xt, yt = held_out.art["test_xy"]
-    raw = held_out.art["raw_test"]
+    xt, yt = held_out.art.test_xy
+    raw = held_out.art.raw_test
     assert np.array_equal(xt, np.round(xt)) and np.array_equal(yt, np.round(yt))
     np.testing.assert_array_equal(raw.xcoords, xt)
     # the training scan keeps its sub-pixel positions
-    assert not np.array_equal(held_out.art["xcoords"], np.round(held_out.art["xcoords"]))
+    assert not np.array_equal(held_out.art.xcoords, np.round(held_out.art.xcoords))
 
 
 def test_sub_pixel_held_out_data_are_refused_naming_the_positions(held_out):
-    raw = held_out.art["raw_test"]
+    raw = held_out.art.raw_test
     shifted = types.SimpleNamespace(**{**vars(raw), "xcoords": raw.xcoords + 0.3})
     with pytest.raises(DataContractError) as err:
-        oracle.held_out_run(shifted, held_out.art["mask"], seed=1)
+        oracle.held_out_run(shifted, held_out.art.mask, seed=1)
     assert err.value.key == "xcoords"
 
 
@@ -64,13 +64,13 @@ def test_the_evaluate_stage_puts_epie_beside_the_pinn(held_out):
     the PINN's truth, baseline and covered pixels; images and wall times are artifacts; the
     run is cached by the data (both profiles share it)."""
     st = held_out
-    truth = st.art["object_test"]
-    x, y = st.art["test_xy"]
+    truth = st.art.object_test
+    x, y = st.art.test_xy
     covered = np.zeros(truth.shape, bool)
     covered[40:88, 40:88] = True
     baseline = np.full(truth.shape, float(np.mean(np.abs(truth))))
-    st.art["stitched_truth"] = types.SimpleNamespace(image=truth)
-    st.art["stitched"] = types.SimpleNamespace(image=0.9 * truth)
+    st.art.stitched_truth = types.SimpleNamespace(image=truth)
+    st.art.stitched = types.SimpleNamespace(image=0.9 * truth)
     pinn = evaluate_images(0.9 * truth, truth, baseline, xcoords=x, ycoords=y, covered=covered)
     values = stages.results.beside_the_engine(st, pinn, baseline, x, y, covered)
     assert values["oracle.points"] == 96
@@ -84,7 +84,7 @@ def test_the_evaluate_stage_puts_epie_beside_the_pinn(held_out):
     assert values["oracle.phase.rmse"] == expected.phase["rmse"]["model"]
     assert art["epie_seconds"] > 0 and art["epie_patterns"] == 96
     assert set(art["images"]) == {"truth", "PINN", "ePIE", "baseline", "covered"}
-    again = oracle.held_out_run(st.art["raw_test"], st.art["mask"], seed=1, cache=st.models)
+    again = oracle.held_out_run(st.art.raw_test, st.art.mask, seed=1, cache=st.models)
     assert again.object is art["images"]["ePIE"]  # the cached run, not a second one
 
 

@@ -5,9 +5,10 @@ import pytest
 from parity.model_cache import ModelCache
 from parity.profiles import get_profile
 from parity.records import CORE_STAGES, PROBE_STAGES, stage_of
-from parity.replay import ReplaySpec, replay_config, run_stages
+from parity.replay import ReplaySpec, StageError, replay_config, run_stages
 from parity.scenarios import TierSize, get_scenario
 from parity.stages import STAGE_FUNCTIONS, StageState
+from parity.stages.artifacts import Artifacts, MissingArtifactError
 from parity.telemetry import Recorder
 from parity.trace import first_divergence
 from tests.conftest import ledger_tolerance
@@ -92,6 +93,30 @@ def test_trace_without_holding_the_grouping_reports_group():
     assert first_divergence(a, b, attribution_rtol=RTOL).first.stage == "group"
 
 
+def test_a_stage_run_before_its_inputs_names_the_missing_artifact_and_its_producer():
+    """simulate without probe and scan: the error names the first missing field and the
+    stage that makes it, not a KeyError deep in the product."""
+    spec = ReplaySpec("gs1_ideal", "current")
+    with pytest.raises(StageError) as err:
+        run_stages(spec, replay_config(spec), stages=["object", "simulate"])
+    assert err.value.stage == "simulate"
+    cause = err.value.cause
+    assert isinstance(cause, MissingArtifactError)
+    assert (cause.name, cause.producer) == ("probe", "stage 'probe'")
+    assert "'probe'" in str(err.value) and "stage 'probe'" in str(err.value)
+
+
+def test_artifacts_refuse_a_misspelt_field_and_tell_none_from_missing():
+    art = Artifacts()
+    with pytest.raises(AttributeError, match="no artifact named 'maks'"):
+        art.maks = None
+    assert not art.has("mask")
+    art.mask = None  # no mask is a value
+    assert art.has("mask") and art.mask is None and art.produced() == {"mask"}
+    with pytest.raises(MissingArtifactError, match="made by stage 'scan'"):
+        art.split
+
+
 def test_train_test_split_along_y():
     spec = ReplaySpec("gs1_ideal", "current")
     config = replay_config(spec)
@@ -104,7 +129,7 @@ def test_train_test_split_along_y():
         st.recorder.record(name, STAGE_FUNCTIONS[name](st))
     v = st.recorder.values
     assert v["scan.n_train"] + v["scan.n_test"] == 16
-    y = st.art["grouped"].coords[:, 0, 1, :]
+    y = st.art.grouped.coords[:, 0, 1, :]
     assert np.all(y < 64) and v["group.n_groups"] == config.n_groups
 
 
