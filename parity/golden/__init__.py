@@ -30,7 +30,7 @@ from .files import (GOLDEN_DIR_NAME, GOLDEN_GLOB, GoldenError, find_golden_dir, 
                     parse_golden, write_golden)
 from .hints import (GOLDEN_TEST, REGENERATE, display_path, is_default_golden_dir, pytest_command,
                     regenerate_command, regenerate_hint)
-from .provenance import PROVENANCE_PACKAGES, provenance
+from .provenance import PROVENANCE_PACKAGES, portable_command, provenance
 from .update import (FileUpdate, merge_golden, merged_values, update_counts, update_goldens,
                      update_summary, update_table)
 
@@ -40,7 +40,7 @@ __all__ = [
     "display_path", "failures", "find_golden_dir", "fmt_rel", "fmt_value", "golden_files",
     "golden_path", "golden_stem", "is_default_golden_dir", "ledger_of", "load_golden",
     "make_golden", "merge_golden", "merged_values", "orphan_goldens", "parse_golden",
-    "provenance", "pytest_command", "regenerate_command", "regenerate_hint", "results_table",
+    "portable_command", "provenance", "pytest_command", "regenerate_command", "regenerate_hint", "results_table",
     "update_counts", "update_goldens", "update_summary", "update_table", "value_sides",
     "write_golden",
 ]

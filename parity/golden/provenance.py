@@ -42,16 +42,41 @@ def _package_versions() -> dict[str, str]:
     return versions
 
 
+def portable_command(command: str, *, repo: str | os.PathLike = ".") -> str:
+    """`command` with every absolute path argument made machine-independent: relative to the
+    checkout folder `repo` when inside it, else its last two parts (e.g.
+    'telemetry/gs1_ideal__legacy__tiny.json'), so a golden never stores a path of the machine
+    that wrote it. A command that does not split like a shell line is kept as it is."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    root = pathlib.Path(repo).resolve()
+    out = []
+    for word in words:
+        key, sep, value = word.partition("=") if word.startswith("--") else ("", "", word)
+        path = pathlib.PurePath(value)
+        if path.is_absolute():
+            try:
+                value = str(pathlib.Path(value).resolve().relative_to(root))
+            except ValueError:
+                value = str(pathlib.PurePath(*path.parts[-2:]))
+        out.append(f"{key}{sep}{value}")
+    return shlex.join(out)
+
+
 def provenance(command: str | None = None, *, repo: str | os.PathLike = ".") -> dict[str, Any]:
-    """Provenance of a golden: generator command, git commit (+ dirty flag) of the checkout
-    holding `repo` (the golden directory), package versions, platform and UTC date. Stored in
-    the golden, never compared."""
+    """Provenance of a golden: generator command (absolute paths made portable), git commit
+    (+ dirty flag) of the checkout holding `repo` (the golden directory), package versions,
+    platform and UTC date. Stored in the golden, never compared."""
     if command is None:
         argv = list(getattr(sys, "orig_argv", sys.argv))
         if argv:
             argv[0] = pathlib.Path(argv[0]).name
         command = shlex.join(argv)
-    commit, dirty = _git_info(str(pathlib.Path(repo).resolve()))
+    checkout = pathlib.Path(repo).resolve()
+    command = portable_command(command, repo=checkout.parent)
+    commit, dirty = _git_info(str(checkout))
     return {
         "command": command,
         "git_commit": commit,

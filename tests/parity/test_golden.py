@@ -125,6 +125,23 @@ def test_provenance_not_compared(tmp_path):
     assert golden.failures(golden.compare_golden(a, make_record(profile="legacy"), LEDGER))  # header is compared
 
 
+def test_provenance_stores_no_path_of_the_writing_machine(tmp_path):
+    """Breaker: provenance keeping the command line as typed (the goldens once stored
+    '/tmp/spec-after/telemetry/...' paths of the machine that wrote them)."""
+    repo = tmp_path / "checkout"
+    (repo / "golden").mkdir(parents=True)
+    elsewhere = tmp_path / "run" / "telemetry" / "gs1_ideal__legacy__tiny.json"
+    inside = repo / "reports" / "r1" / "telemetry" / "x.json"
+    command = (f"python -m parity golden update {elsewhere} {inside} "
+               f"--golden-dir={repo / 'golden'} --tier tiny")
+    prov = golden.provenance(command, repo=repo / "golden")
+    assert prov["command"] == ("python -m parity golden update "
+                               "telemetry/gs1_ideal__legacy__tiny.json "
+                               "reports/r1/telemetry/x.json --golden-dir=golden --tier tiny")
+    assert str(tmp_path) not in prov["command"]
+    assert golden.portable_command("a 'unbalanced", repo=repo) == "a 'unbalanced"
+
+
 def test_compare_rejects_float_key_without_rule(tmp_path):
     ledger = tmp_path / "t.toml"
     ledger.write_text('[classes]\nnumpy = 1e-6\n[golden]\n"scan.*" = { rtol = 1e-6, class = "numpy" }\n')
