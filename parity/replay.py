@@ -1,7 +1,8 @@
 """A replay: a spec resolved once at the boundary, run through the stages, checked.
 
-`ReplaySpec` says what to replay (scenario, profile, tier, seed, grouping axis, training, test
-faults). `run_replay` resolves it once (config, scenario, profile, sizes) and runs the stages on
+`ReplaySpec` (parity.replay_spec) says what to replay (scenario, profile, tier, seed, grouping
+axis, training, test faults). `run_replay` resolves it once (`resolve`: scenario, profile,
+sizes, config) and runs the stages on
 the dataclass path and on the legacy-dict path (the ptycho.legacy bridge), then evaluates the
 invariants with the given tolerance ledger, the path equality and the legacy-dict freshness.
 `replay_all` gives the records behind goldens. The model cache is passed down, never global.
@@ -16,41 +17,24 @@ from typing import Any, Iterable
 from ptycho.config import TrainingConfig
 from ptycho.errors import StaleConfigError
 
-from .faults import validate_faults
 from .checks import (PAIR_PROFILES, Check, check_legacy_fresh, check_legacy_path, evaluate,
                      evaluate_pair, sort_checks)
 from .model_cache import ModelCache
-from .profiles import apply_settings, get_profile
 from .records import CORE_STAGES, PROBE_STAGES, TRAIN_STAGES, stage_of
+from .replay_spec import (GROUPINGS, LOW_CEILING, ReplaySpec, ResolvedReplay, replay_config,
+                          resolve)
 from .specs.measure import spec_values
-from .scenarios import all_replays, get_scenario, resolve_config, tier_size, tier_trains
+from .scenarios import all_replays, tier_trains
 from .stages import STAGE_FUNCTIONS, StageState
 from .telemetry import Recorder
 from .tolerances import Ledger
 
-#: amplitude ceiling used by the `low_ceiling` fault (below every scenario's target)
-LOW_CEILING = 0.1
-#: grouping axes: each profile's own strategy, or one strategy held for both
-GROUPINGS = ("profile", "current", "legacy")
+__all__ = ["DEFAULT_MODELS", "GROUPINGS", "LOW_CEILING", "ReplayOutcome", "ReplaySpec",
+           "ResolvedReplay", "StageError", "legacy_path_config", "pair_checks", "pair_partner",
+           "replay_all", "replay_config", "resolve", "run_replay", "run_stages"]
+
 #: the process's default model cache (the command layer and tests may pass their own)
 DEFAULT_MODELS = ModelCache()
-
-
-@dataclass(frozen=True)
-class ReplaySpec:
-    """What to replay. grouping: 'profile' | 'current' | 'legacy' (see `python -m parity replay
-    --help`); faults: test-fault names of parity.faults injected into this replay."""
-
-    scenario: str
-    profile: str
-    tier: str = "tiny"
-    seed: int = 1
-    grouping: str = "profile"
-    train: bool = False
-    faults: tuple[str, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "faults", validate_faults(self.faults))
 
 
 class StageError(RuntimeError):
@@ -64,16 +48,6 @@ class StageError(RuntimeError):
         super().__init__(f"stage {stage}: {type(cause).__name__}: {cause}")
 
 
-def replay_config(spec: ReplaySpec) -> TrainingConfig:
-    """The dataclass-path config of a replay (plus the 'low_ceiling' fault, when injected)."""
-    config = resolve_config(spec.scenario, spec.profile, spec.tier, grouping=spec.grouping,
-                            seed=spec.seed)
-    if "low_ceiling" in spec.faults:
-        config = apply_settings(config, {"model.amp_activation": "scaled_sigmoid",
-                                         "model.amp_ceiling": LOW_CEILING})
-    return config
-
-
 def _meta(spec: ReplaySpec, config: TrainingConfig, path: str) -> dict[str, Any]:
     digest = hashlib.sha256(repr(config).encode()).hexdigest()[:16]
     return {"scenario": spec.scenario, "profile": spec.profile, "tier": spec.tier,
@@ -81,21 +55,21 @@ def _meta(spec: ReplaySpec, config: TrainingConfig, path: str) -> dict[str, Any]
             "config_digest": digest, "faults": list(spec.faults)}
 
 
-def run_stages(spec: ReplaySpec, config: TrainingConfig, *, path: str = "dataclass",
+def run_stages(replay: ResolvedReplay, *, path: str = "dataclass",
                progress: bool = False, stages: Iterable[str] | None = None,
                models: ModelCache = DEFAULT_MODELS) -> Recorder:
-    """Run the stages of `spec` with `config`; return the Recorder.
+    """Run the stages of the resolved `replay` (parity.replay_spec.resolve; its config: the
+    path's); return the Recorder.
 
     stages: default CORE_STAGES + TRAIN_STAGES with spec.train, else CORE_STAGES +
     PROBE_STAGES (the training path's consistency probes, no training). Raises StageError
     naming the stage that failed; the partial telemetry is on `error.recorder`.
     """
-    scenario = get_scenario(spec.scenario)
+    spec = replay.spec
     names = list(stages) if stages is not None else list(CORE_STAGES) + (
         list(TRAIN_STAGES) if spec.train else list(PROBE_STAGES))
-    rec = Recorder(_meta(spec, config, path))
-    st = StageState(spec, scenario, get_profile(spec.profile), config,
-                    tier_size(spec.tier, scenario.gridsize), rec, models)
+    rec = Recorder(_meta(spec, replay.config, path))
+    st = StageState(replay, rec, models)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -174,8 +148,8 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
     raises for a stage failure or a stale key: they become `error` and failing checks. Config
     errors (unknown scenario/profile/tier/fault) do raise (ConfigError).
     """
-    config = replay_config(spec)
-    profile = get_profile(spec.profile)
+    resolved = resolve(spec)
+    config, profile = resolved.config, resolved.profile
     checks: list[Check] = []
     errors: list[str] = []
     legacy_config = None
@@ -188,7 +162,7 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
             errors.append(f"config: {exc}")
     record = None
     try:
-        recorder = run_stages(spec, config, progress=progress, models=models)
+        recorder = run_stages(resolved, progress=progress, models=models)
     except StageError as exc:
         recorder = exc.recorder
         errors.append(str(exc))
@@ -200,8 +174,9 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
         # would double a trained tier's cost for values the core stages already determine
         compared = CORE_STAGES if spec.train else None
         try:
-            legacy_record = run_stages(spec, legacy_config, path="legacy_dict", progress=progress,
-                                       stages=compared, models=models).to_dict()
+            legacy_record = run_stages(resolved.with_config(legacy_config), path="legacy_dict",
+                                       progress=progress, stages=compared,
+                                       models=models).to_dict()
         except StageError as exc:
             legacy_record = exc.recorder.to_dict()
         mine = record["values"] if compared is None else {
@@ -231,8 +206,7 @@ def pair_checks(outcome: ReplayOutcome, ledger: Ledger, *, progress: bool = Fals
     if partner is None or outcome.record is None:
         return []
     try:
-        other = run_stages(partner, replay_config(partner), progress=progress,
-                           models=models).to_dict()
+        other = run_stages(resolve(partner), progress=progress, models=models).to_dict()
     except StageError as exc:
         other = exc.recorder.to_dict()
     return evaluate_pair(outcome.record, other, ledger)
@@ -256,6 +230,5 @@ def replay_all(ledger: Ledger, *, tier: str = "tiny", scenarios=None, profiles=N
                 raise RuntimeError(f"{scenario}/{profile}: {outcome.error}")
             out.append(outcome.record)
         else:
-            out.append(run_stages(spec, replay_config(spec), progress=progress,
-                                  models=models).to_dict())
+            out.append(run_stages(resolve(spec), progress=progress, models=models).to_dict())
     return out

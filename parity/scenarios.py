@@ -243,16 +243,17 @@ def grouping_settings(grouping: str, profile: Profile) -> dict[str, Any]:
     return {k: source.settings[k] for k in GROUPING_KEYS}
 
 
-def resolve_config(scenario: Scenario | str, profile: Profile | str, tier: str = "tiny", *,
-                   grouping: str = "profile", seed: int = 1,
+def resolve_config(scenario: Scenario | str, profile: Profile | str,
+                   tier: str | TierSize = "tiny", *, grouping: str = "profile", seed: int = 1,
                    overrides: Mapping[str, Any] | None = None) -> TrainingConfig:
     """The TrainingConfig of a replay: defaults < profile < scenario < tier < grouping < seed
-    < overrides."""
+    < overrides. scenario, profile, tier: names, or the objects already looked up."""
     scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
     profile = get_profile(profile) if isinstance(profile, str) else profile
+    sizes = tier_size(tier, scenario.gridsize) if isinstance(tier, str) else tier
     config = profile.config()
     config = apply_settings(config, scenario.settings(profile.name))
-    config = apply_settings(config, tier_size(tier, scenario.gridsize).settings())
+    config = apply_settings(config, sizes.settings())
     config = apply_settings(config, grouping_settings(grouping, profile))
     config = apply_settings(config, {"seed": seed})
     if overrides:

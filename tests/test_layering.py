@@ -91,3 +91,16 @@ def test_ptycho_never_imports_parity():
 def test_only_the_command_layer_reads_the_environment(name):
     source = _modules(ROOT)[name].read_text()
     assert "os.environ" not in source and "getenv" not in source, name
+
+
+def test_the_replay_spec_is_a_leaf_below_the_stages():
+    """parity.replay_spec (ReplaySpec, ResolvedReplay) reaches no stage module, so the stages
+    can type their state with it."""
+    edges = import_graph(ROOT)
+    seen, todo = set(), ["parity.replay_spec"]
+    while todo:
+        for v in edges[todo.pop()] - seen:
+            seen.add(v)
+            todo.append(v)
+    assert not {m for m in seen if m == "parity.stages" or m.startswith("parity.stages.")}
+    assert "parity.stages.state" in edges and "parity.replay_spec" in edges["parity.stages.state"]

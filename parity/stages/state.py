@@ -1,15 +1,15 @@
-"""The state the stages share (docs/design.md §8): the replay spec, the resolved scenario,
-profile, config and tier sizes, the recorder, the model cache and the artifacts of earlier
-stages."""
+"""The state the stages share (docs/design.md §8): the replay resolved once
+(parity.replay_spec.ResolvedReplay: spec, scenario, profile, tier sizes, config), the
+recorder, the model cache and the artifacts of earlier stages."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from ptycho.config import TrainingConfig
 
 from ..model_cache import ModelCache
 from ..profiles import Profile
+from ..replay_spec import ReplaySpec, ResolvedReplay
 from ..scenarios import Scenario, TierSize
 from ..telemetry import Recorder
 from .artifacts import Artifacts
@@ -17,19 +17,37 @@ from .artifacts import Artifacts
 
 @dataclass
 class StageState:
-    """Everything the stages share: the spec (`parity.replay.ReplaySpec`: scenario, profile,
-    tier, seed, grouping, train, faults), the resolved scenario, profile, config and sizes, the
-    recorder, the model cache and the artifacts of earlier stages."""
+    """Everything the stages share: the resolved replay (read through `spec`, `scenario`,
+    `profile`, `config`, `sizes`; nothing is looked up again), the recorder, the model cache
+    and the artifacts of earlier stages."""
 
-    spec: Any
-    scenario: Scenario
-    profile: Profile
-    config: TrainingConfig
-    sizes: TierSize
+    replay: ResolvedReplay
     recorder: Recorder
     models: ModelCache
     #: what earlier stages handed on (typed fields; reading one not yet produced names its stage)
     art: Artifacts = field(default_factory=Artifacts)
+
+    @property
+    def spec(self) -> ReplaySpec:
+        """What was asked for (scenario, profile, tier, seed, grouping, train, faults)."""
+        return self.replay.spec
+
+    @property
+    def scenario(self) -> Scenario:
+        return self.replay.scenario
+
+    @property
+    def profile(self) -> Profile:
+        return self.replay.profile
+
+    @property
+    def config(self) -> TrainingConfig:
+        """The config of this path (dataclass, or the legacy-dict read-back)."""
+        return self.replay.config
+
+    @property
+    def sizes(self) -> TierSize:
+        return self.replay.sizes
 
     @property
     def N(self) -> int:

@@ -95,8 +95,7 @@ def test_replay_gives_the_pair_verdicts_check_gives(monkeypatch):
             return current_rec
 
     import parity.replay as R
-    monkeypatch.setattr(R, "run_stages", lambda s, config, **kw: FakeRecorder())
-    monkeypatch.setattr(R, "replay_config", lambda s: None)
+    monkeypatch.setattr(R, "run_stages", lambda replay, **kw: FakeRecorder())
     from_replay = pair_checks(ReplayOutcome(spec, legacy_rec, []), LEDGER)
     results = [ReplayResult("gs1_custom", "legacy", "trained"),
                ReplayResult("gs1_custom", "current", "trained")]

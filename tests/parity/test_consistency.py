@@ -12,7 +12,7 @@ import pytest
 from parity.checks import FAIL, PASS, evaluate, registered
 from parity.model_cache import ModelCache
 from parity.records import CORE_STAGES, PROBE_STAGES
-from parity.replay import ReplaySpec, replay_config, run_stages
+from parity.replay import ReplaySpec, resolve, run_stages
 from parity.testing import assert_caught
 from parity.tolerances import load_ledger
 from tests.conftest import LEDGER_PATH
@@ -23,7 +23,7 @@ ALL = CORE_STAGES + PROBE_STAGES
 
 def _checks(scenario, profile="current", stages=CORE_STAGES):
     spec = ReplaySpec(scenario, profile)
-    record = run_stages(spec, replay_config(spec), stages=stages, models=ModelCache()).to_dict()
+    record = run_stages(resolve(spec), stages=stages, models=ModelCache()).to_dict()
     return record, {c.name: c for c in evaluate(record, LEDGER)}
 
 

@@ -13,7 +13,7 @@ from parity.commands import run_check
 from parity.model_cache import ModelCache
 from parity.positions import correlation, position_stats
 from parity.records import CORE_STAGES
-from parity.replay import ReplaySpec, replay_config, run_stages
+from parity.replay import ReplaySpec, resolve, run_stages
 from parity.report import ReplayResult
 from parity.checks import Check
 from parity.tolerances import load_ledger
@@ -32,7 +32,7 @@ def gate_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("golden")
     shutil.copy(LEDGER_PATH, d / "tolerances.toml")
     spec = ReplaySpec("gs1_ideal", "current")
-    record = run_stages(spec, replay_config(spec), models=MODELS).to_dict()
+    record = run_stages(resolve(spec), models=MODELS).to_dict()
     G.write_golden(G.golden_path(d, record), record, {"command": "test"})
     return d
 
@@ -148,9 +148,9 @@ def test_a_flip_of_the_diffraction_changes_golden_values(monkeypatch):
 
     stages = CORE_STAGES[:5]
     spec = ReplaySpec("gs1_ideal", "current")
-    clean = run_stages(spec, replay_config(spec), stages=stages).to_dict()["values"]
+    clean = run_stages(resolve(spec), stages=stages).to_dict()["values"]
     monkeypatch.setattr(simulate, "simulate_dataset", flipped)
-    flipped = run_stages(spec, replay_config(spec), stages=stages).to_dict()["values"]
+    flipped = run_stages(resolve(spec), stages=stages).to_dict()["values"]
     bad = {r.key for r in G.failures(G.compare(clean, flipped, LEDGER))}
     for stat in ("min", "max", "mean", "std", "sum_sq"):
         assert f"simulate.diff3d.{stat}" not in bad

@@ -16,7 +16,7 @@ pytest.importorskip("PtyLab", reason="PtyLab is not installed: the oracle tests 
 from parity import oracle, records, stages  # noqa: E402
 from parity.model_cache import ModelCache  # noqa: E402
 from parity.profiles import get_profile  # noqa: E402
-from parity.replay import ReplaySpec, replay_config  # noqa: E402
+from parity.replay import ReplaySpec, ResolvedReplay, replay_config  # noqa: E402
 from parity.report import (WHO, ReplayResult, comparison_markdown, comparison_of,  # noqa: E402
                            write_report)
 from parity.scenarios import TierSize, get_scenario  # noqa: E402
@@ -33,8 +33,9 @@ def held_out():
     spec = ReplaySpec(SCENARIO, "current", tier="trained")
     sizes = TierSize(object_size=128, n_images=96, n_groups=8, batch_size=4, nepochs=1,
                      n_filters_scale=1, split="object", trains=True)
-    st = stages.StageState(spec, get_scenario(SCENARIO), get_profile("current"),
-                           replay_config(spec), sizes,
+    replay = ResolvedReplay(spec, get_scenario(SCENARIO), get_profile("current"), sizes,
+                            replay_config(spec))
+    st = stages.StageState(replay,
                            Recorder({"scenario": SCENARIO, "profile": "current",
                                      "tier": "trained", "seed": 1}), ModelCache())
     for name in ("object", "probe", "scan", "simulate"):

@@ -9,7 +9,7 @@ import pytest
 from parity import faults
 from parity.records import TRAIN_STAGES, stage_of
 from parity.replay import (DEFAULT_MODELS, ReplaySpec, StageError, legacy_path_config, replay_all,
-                           replay_config, run_replay, run_stages)
+                           replay_config, resolve, run_replay, run_stages)
 from parity.stages import STAGE_FUNCTIONS
 from parity.tolerances import load_ledger
 from parity.trace import first_divergence
@@ -23,7 +23,7 @@ RTOL = ledger_tolerance("gap.attribution")
 
 def _record(scenario, profile, grouping="profile", **kw):
     spec = ReplaySpec(scenario, profile, grouping=grouping, **kw)
-    return run_stages(spec, replay_config(spec)).to_dict()
+    return run_stages(resolve(spec)).to_dict()
 
 
 def test_legacy_dict_path_matches_and_leaves_no_state():
@@ -77,7 +77,7 @@ def test_a_failing_stage_is_named(monkeypatch):
     monkeypatch.setitem(STAGE_FUNCTIONS, "group", broken)
     spec = ReplaySpec("gs1_ideal", "current")
     with pytest.raises(StageError) as err:
-        run_stages(spec, replay_config(spec))
+        run_stages(resolve(spec))
     assert err.value.stage == "group" and isinstance(err.value.cause, GroupingError)
     assert list(err.value.recorder.stages) == ["object", "probe", "scan", "simulate"]
     out = run_replay(spec, LEDGER)
@@ -112,3 +112,26 @@ def test_unknown_fault_in_a_spec_is_a_config_error_naming_it():
         faults.parse_faults("small_canvas, bogus")
     assert faults.parse_faults(" small_canvas,stale_key ") == ("small_canvas", "stale_key")
     assert faults.parse_faults(None) == () == faults.parse_faults("")
+
+
+def test_the_stages_read_the_resolved_replay_and_look_nothing_up(monkeypatch):
+    """A spec is resolved once (parity.replay_spec.resolve); with every lookup disabled
+    afterwards, the data stages still run: none of them looks up its scenario, profile or
+    tier sizes again."""
+    from parity import profiles, replay_spec, scenarios
+    from parity.records import CORE_STAGES
+
+    resolved = resolve(ReplaySpec("gs1_ideal", "current"))
+
+    def refused(*args, **kwargs):
+        raise AssertionError(f"looked up again: {args}")
+
+    for module in (scenarios, profiles, replay_spec):
+        for name in ("get_scenario", "get_profile", "tier_size", "resolve_config"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, refused)
+    data_stages = CORE_STAGES[:CORE_STAGES.index("labels")]
+    rec = run_stages(resolved, stages=data_stages).to_dict()
+    assert rec["values"]["object.size"] == resolved.sizes.object_size
+    with pytest.raises(AssertionError, match="looked up again"):
+        resolve(ReplaySpec("gs1_ideal", "current"))   # the patch does bite

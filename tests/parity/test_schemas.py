@@ -8,7 +8,7 @@ import pytest
 
 from parity import jsonsafe, records
 from parity.commands import run_check
-from parity.replay import ReplaySpec, replay_config, run_stages
+from parity.replay import ReplaySpec, resolve, run_stages
 from tests.conftest import GOLDEN_DIR
 
 
@@ -26,7 +26,7 @@ def _as_file(doc):
 @pytest.fixture(scope="module")
 def telemetry():
     spec = ReplaySpec("gs1_ideal", "current")
-    return _as_file(run_stages(spec, replay_config(spec)).to_dict())
+    return _as_file(run_stages(resolve(spec)).to_dict())
 
 
 @pytest.fixture(scope="module")

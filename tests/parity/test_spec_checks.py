@@ -10,7 +10,7 @@ import pytest
 from parity.checks import FAIL, PASS, REGISTRY, evaluate, first_failure
 from parity.model_cache import ModelCache
 from parity.records import CORE_STAGES, PROBE_STAGES
-from parity.replay import ReplaySpec, replay_config, run_stages
+from parity.replay import ReplaySpec, resolve, run_stages
 from parity.specs.measure import clear_cache
 from parity.tolerances import load_ledger
 from tests.conftest import LEDGER_PATH
@@ -29,7 +29,7 @@ def models():
 def _checks(scenario, profile="current", stages=ALL, models=None):
     clear_cache()
     spec = ReplaySpec(scenario, profile)
-    record = run_stages(spec, replay_config(spec), stages=stages,
+    record = run_stages(resolve(spec), stages=stages,
                         models=models or ModelCache()).to_dict()
     clear_cache()
     return record, {c.name: c for c in evaluate(record, LEDGER)}

@@ -5,7 +5,7 @@ import pytest
 from parity.model_cache import ModelCache
 from parity.profiles import get_profile
 from parity.records import CORE_STAGES, PROBE_STAGES, stage_of
-from parity.replay import ReplaySpec, StageError, replay_config, run_stages
+from parity.replay import ReplaySpec, ResolvedReplay, StageError, replay_config, resolve, run_stages
 from parity.scenarios import TierSize, get_scenario
 from parity.stages import STAGE_FUNCTIONS, StageState
 from parity.stages.artifacts import Artifacts, MissingArtifactError
@@ -20,7 +20,7 @@ PROFILE_INDEPENDENT = ("object", "probe", "scan", "simulate", "group", "normaliz
 
 def _record(scenario, profile, grouping="profile", **kw):
     spec = ReplaySpec(scenario, profile, grouping=grouping, **kw)
-    return run_stages(spec, replay_config(spec)).to_dict()
+    return run_stages(resolve(spec)).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +98,7 @@ def test_a_stage_run_before_its_inputs_names_the_missing_artifact_and_its_produc
     stage that makes it, not a KeyError deep in the product."""
     spec = ReplaySpec("gs1_ideal", "current")
     with pytest.raises(StageError) as err:
-        run_stages(spec, replay_config(spec), stages=["object", "simulate"])
+        run_stages(resolve(spec), stages=["object", "simulate"])
     assert err.value.stage == "simulate"
     cause = err.value.cause
     assert isinstance(cause, MissingArtifactError)
@@ -122,7 +122,8 @@ def test_train_test_split_along_y():
     config = replay_config(spec)
     sizes = TierSize(object_size=128, n_images=16, n_groups=4, batch_size=4, nepochs=1,
                      n_filters_scale=1, split="y")
-    st = StageState(spec, get_scenario("gs1_ideal"), get_profile("current"), config, sizes,
+    replay = ResolvedReplay(spec, get_scenario("gs1_ideal"), get_profile("current"), sizes, config)
+    st = StageState(replay,
                     Recorder({"scenario": "gs1_ideal", "profile": "current", "tier": "x", "seed": 1}),
                     ModelCache())
     for name in ("object", "probe", "scan", "simulate", "group"):
