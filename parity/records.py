@@ -36,10 +36,11 @@ CORE_STAGES = ("object", "probe", "scan", "simulate", "group", "normalize", "sca
                "container", "network_input", "labels", "forward")
 TRAIN_STAGES = ("train", "infer", "stitch", "evaluate")
 STAGES = CORE_STAGES + TRAIN_STAGES
-#: training stages that also run without training, as consistency probes only (one batch
+#: training stages that also run without training, as consistency diagnostics only (one batch
 #: through the training path; the untrained model's inference path on a few groups; the
-#: ground-truth stitch and its evaluation): the tiny gate runs CORE_STAGES + PROBE_STAGES
-PROBE_STAGES = ("train", "infer", "stitch", "evaluate")
+#: ground-truth stitch and its evaluation): the tiny gate runs CORE_STAGES + DIAGNOSTIC_STAGES
+#: (their telemetry keeps its names: `train.mode` 'probe', `train.probe.*`)
+DIAGNOSTIC_STAGES = ("train", "infer", "stitch", "evaluate")
 
 
 class RecordError(ParityError):

@@ -20,7 +20,7 @@ from ptycho.errors import StaleConfigError
 from .checks import (PAIR_PROFILES, Check, check_legacy_fresh, check_legacy_path, evaluate,
                      evaluate_pair, sort_checks)
 from .model_cache import ModelCache
-from .records import CORE_STAGES, PROBE_STAGES, TRAIN_STAGES, stage_of
+from .records import CORE_STAGES, DIAGNOSTIC_STAGES, TRAIN_STAGES, stage_of
 from .replay_spec import (GROUPINGS, LOW_CEILING, ReplaySpec, ResolvedReplay, replay_config,
                           resolve)
 from .specs.measure import spec_values
@@ -62,12 +62,12 @@ def run_stages(replay: ResolvedReplay, *, path: str = "dataclass",
     path's); return the Recorder.
 
     stages: default CORE_STAGES + TRAIN_STAGES with spec.train, else CORE_STAGES +
-    PROBE_STAGES (the training path's consistency probes, no training). Raises StageError
+    DIAGNOSTIC_STAGES (the training path's consistency diagnostics, no training). Raises StageError
     naming the stage that failed; the partial telemetry is on `error.recorder`.
     """
     spec = replay.spec
     names = list(stages) if stages is not None else list(CORE_STAGES) + (
-        list(TRAIN_STAGES) if spec.train else list(PROBE_STAGES))
+        list(TRAIN_STAGES) if spec.train else list(DIAGNOSTIC_STAGES))
     rec = Recorder(_meta(spec, replay.config, path))
     st = StageState(replay, rec, models)
     bar = None

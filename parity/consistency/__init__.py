@@ -33,7 +33,7 @@ name in the built training model), the losses from `ptycho.losses`, the training
   `ptycho.stitching` at the product's global positions reproduce the object; evaluations of
   that stitch and of a scaled, phase-offset copy (`ptycho.evaluation.evaluate_images`).
 """
-from .arrays import PROBE_GROUPS, channels_last, rel_to_max, truth_positions
+from .arrays import DIAGNOSTIC_GROUPS, channels_last, rel_to_max, truth_positions
 from .forward import (MIN_EXPECTED_COUNTS, expected_label_counts, forward_consistency,
                       head_after_reassembly, label_agreement)
 from .network import (MIN_BATCH_PATTERNS, NETWORK_BATCH, RAMP_LIMIT, activation_range,
@@ -43,7 +43,7 @@ from .training import loss_and_gradient, training_feed
 
 __all__ = [
     "COPY_PHASE", "COPY_SCALE", "MIN_BATCH_PATTERNS", "MIN_EXPECTED_COUNTS", "NETWORK_BATCH",
-    "PHASE_PER_AMPLITUDE", "PROBE_GROUPS", "RAMP_LIMIT", "activation_range", "batch_independence",
+    "PHASE_PER_AMPLITUDE", "DIAGNOSTIC_GROUPS", "RAMP_LIMIT", "activation_range", "batch_independence",
     "canvas_capacity", "channels_last", "expected_label_counts", "forward_consistency",
     "head_after_reassembly", "label_agreement", "loss_and_gradient", "phase_range",
     "reassembly_roundtrip", "rel_to_max", "stitch_roundtrip", "training_feed", "truth_positions",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-#: groups used by a probe that runs the model (one batch; bounds cost on the large tiers)
-PROBE_GROUPS = 64
+#: groups used by a diagnostic that runs the model (one batch; bounds cost on the large tiers)
+DIAGNOSTIC_GROUPS = 64
 
 
 def rel_to_max(a: np.ndarray, b: np.ndarray, axes=(1, 2)) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .arrays import PROBE_GROUPS
+from .arrays import DIAGNOSTIC_GROUPS
 
 def _batch(inputs, labels, config, rows: int) -> tuple[dict, dict]:
     keys = [k for k, w in (("counts", config.nll_weight), ("amplitude", config.mae_weight)) if w > 0]
@@ -114,7 +114,7 @@ def training_feed(model, fed, plan, config, probe, max_offset: float) -> dict[st
     from ptycho.config import replace
     from ptycho.train import scaled_diffraction, train
 
-    n = min(len(fed), PROBE_GROUPS)
+    n = min(len(fed), DIAGNOSTIC_GROUPS)
     sub = fed.take(np.arange(n)) if n < len(fed) else fed
     scaled = scaled_diffraction(sub, plan)
     expected = scaled.astype(np.float64)

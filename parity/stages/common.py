@@ -26,8 +26,8 @@ def image_stats(prefix: str, x, *, diffraction: bool = False, previous=None,
 
 
 def diagnostic_groups(st: StageState) -> int:
-    """Groups the consistency probes use: the first PROBE_GROUPS (one model batch)."""
-    return min(st.art.grouped.B, consistency.PROBE_GROUPS)
+    """Groups the consistency diagnostics use: the first DIAGNOSTIC_GROUPS (one model batch)."""
+    return min(st.art.grouped.B, consistency.DIAGNOSTIC_GROUPS)
 
 
 def held_out_seed(st: StageState) -> int:

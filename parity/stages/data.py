@@ -207,18 +207,18 @@ def stage_container(st: StageState) -> dict[str, Any]:
     res = calculate_intensity_scale(c, st.config.nphotons)
     fed_res = calculate_intensity_scale(fed, st.config.nphotons)
     out = {}
-    out.update(image_stats("X", c._X_np, diffraction=True,
+    out.update(image_stats("X", c.X_np, diffraction=True,
                             previous=st.art.grouped.diffraction))
-    if c._Y_I_np is not None:
-        out.update(image_stats("Y_I", c._Y_I_np, previous=np.abs(st.art.grouped.Y)))
-        out.update(prefixed("Y_phi", array_stats(c._Y_phi_np)))
-    out.update(prefixed("coords_nominal", array_stats(c._coords_nominal_np, image_axes=(1, 2))))
+    if c.Y_I_np is not None:
+        out.update(image_stats("Y_I", c.Y_I_np, previous=np.abs(st.art.grouped.Y)))
+        out.update(prefixed("Y_phi", array_stats(c.Y_phi_np)))
+    out.update(prefixed("coords_nominal", array_stats(c.coords_nominal_np, image_axes=(1, 2))))
     out["feed_gain"] = c.feed_gain
     out["intensity_scale"] = res.value
     out["intensity_scale_source"] = res.source
     out["fed_intensity_scale"] = fed_res.value
     out["fed_intensity_scale_source"] = fed_res.source
-    out["tensor_cache_size"] = len(c._tensor_cache) + len(fed._tensor_cache)
+    out["tensor_cache_size"] = len(c.cached_tensors) + len(fed.cached_tensors)
     return out
 
 
@@ -237,7 +237,7 @@ def stage_network_input(st: StageState) -> dict[str, Any]:
     st.art.network_input = net
     out = array_stats(net)
     out.update(position_stats(net, diffraction=True))
-    out["corr_prev"] = correlation(net, st.art.container._X_np)
+    out["corr_prev"] = correlation(net, st.art.container.X_np)
     out["target_energy"] = (st.N / 2) ** 2
     return out
 

@@ -1,6 +1,6 @@
 """The model stages (docs/design.md §4, §7): labels (the profile's data feed and scale enter
 here) and forward (the untrained seeded model on the training inputs, with its consistency
-probes)."""
+diagnostics)."""
 from __future__ import annotations
 
 import math
@@ -35,11 +35,11 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     if st.fault("label_scale_mismatch"):
         label_scale = (plan.dataset.value if math.isclose(plan.external_scale, plan.closed_form)
                        else plan.closed_form)
-        amp = apply_gain(fed._X_np, label_scale)
+        amp = apply_gain(fed.X_np, label_scale)
         counts = np.square(amp)
         st.art.labels = {"amplitude": amp, "counts": counts}
     out = {}
-    out.update(image_stats("amplitude", fed._X_np, diffraction=True,
+    out.update(image_stats("amplitude", fed.X_np, diffraction=True,
                             previous=st.art.network_input))
     out.update(image_stats("counts", counts, diffraction=True,
                             previous=np.square(st.art.labels["amplitude"])))
@@ -55,7 +55,7 @@ def stage_labels(st: StageState) -> dict[str, Any]:
     out["observed_input_gain"] = math.sqrt(e_in / e_raw) if e_raw > 0 else math.nan
     ratio = plan.amplitude_ratio
     out["predicted_amplitude_ratio"] = ratio
-    truth = st.art.container._Y_I_np
+    truth = st.art.container.Y_I_np
     ceiling = ceiling_or_none(cfg)
     if truth is not None:
         out["implied_amplitude_max"] = ratio * float(np.max(truth))
@@ -139,7 +139,7 @@ def stage_forward(st: StageState) -> dict[str, Any]:
     amp = np.abs(patches)
     input_mean = float(np.mean(st.art.network_input, dtype=np.float64))
     output_mean = support_mean(amp, N)
-    truth = st.art.container._Y_I_np
+    truth = st.art.container.Y_I_np
     capacity = consistency.canvas_capacity(
         model, N // 4 + canvas_padding(st.art.grouped.max_offset) + 2)
     out = {"input_scale_weight": s_in, "output_scale_weight": s_out,
@@ -165,12 +165,12 @@ def stage_forward(st: StageState) -> dict[str, Any]:
                                if label_mean else math.nan)
     out["trainable_special"] = _trainable_tags(model)
     out["expected_trainable"] = _expected_trainable(cfg)
-    out.update(_forward_probes(st, model, diag))
+    out.update(_forward_diagnostics(st, model, diag))
     return out
 
 
-def _forward_probes(st: StageState, model, diag) -> dict[str, Any]:
-    """Consistency probes of the built model (parity.consistency): its physics head on the
+def _forward_diagnostics(st: StageState, model, diag) -> dict[str, Any]:
+    """Consistency diagnostics of the built model (parity.consistency): its physics head on the
     ground-truth patches vs the simulator's expected labels, the reassembly round trip, batch
     independence, and the measured ranges of its activations."""
     grouped, plan, cfg = st.art.grouped, st.art.plan, st.config

@@ -116,7 +116,8 @@ def stage_evaluate(st: StageState) -> dict[str, Any]:
     from ptycho.evaluation import baseline_patches, constant_amplitude_baseline, evaluate_images
     from ptycho.stitching import stitch_patches
 
-    out: dict[str, Any] = prefixed("truth", st.art.truth_evaluation if st.art.has("truth_evaluation") else {})
+    roundtrip = st.art.truth_evaluation if st.art.has("truth_evaluation") else {}
+    out: dict[str, Any] = prefixed("truth", roundtrip)
     if not st.art.has("stitched"):
         return out
     res = st.art.stitched

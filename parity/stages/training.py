@@ -1,4 +1,4 @@
-"""The train stage: the training path's one-batch consistency probes, and with training
+"""The train stage: the training path's one-batch consistency diagnostics, and with training
 ptycho.train.train on the fed container (seeded), its loss history and loss floor."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from ..telemetry import prefixed
 from .state import StageState
 
 
-def _train_probes(st: StageState) -> dict[str, Any]:
-    """One-batch probes of the training path on the forward stage's model (weights restored):
+def _train_diagnostics(st: StageState) -> dict[str, Any]:
+    """One-batch diagnostics of the training path on the forward stage's model (weights restored):
     compiled loss vs its composition, gradient reach, one optimizer step, and the rows
     ptycho.train.train feeds the optimizer (parity.consistency)."""
     model, plan, cfg = st.art.model, st.art.plan, st.config
@@ -58,14 +58,14 @@ def loss_floor(st: StageState) -> float:
 
 
 def stage_train(st: StageState) -> dict[str, Any]:
-    """Without training (the tiny gate): the one-batch probes only (`mode` 'probe'). With
-    training: the probes, then ptycho.train.train on the fed container (seeded); loss history,
+    """Without training (the tiny gate): the one-batch diagnostics only (`mode` 'probe'). With
+    training: the diagnostics, then ptycho.train.train on the fed container (seeded); loss history,
     the loss floor (loss_excess_ratio = (last - floor) / (first - floor), the share of the
     first epoch's misfit left at the end) and final scales (`mode` 'fit')."""
     from ptycho.train import train
 
     out: dict[str, Any] = {"mode": "fit" if st.spec.train else "probe"}
-    out.update(_train_probes(st))
+    out.update(_train_diagnostics(st))
     if not st.spec.train:
         return out
     cfg = st.config

@@ -11,14 +11,14 @@ import pytest
 
 from parity.checks import FAIL, PASS, evaluate, registered
 from parity.model_cache import ModelCache
-from parity.records import CORE_STAGES, PROBE_STAGES
+from parity.records import CORE_STAGES, DIAGNOSTIC_STAGES
 from parity.replay import ReplaySpec, resolve, run_stages
 from parity.testing import assert_caught
 from parity.tolerances import load_ledger
 from tests.conftest import LEDGER_PATH
 
 LEDGER = load_ledger(LEDGER_PATH)
-ALL = CORE_STAGES + PROBE_STAGES
+ALL = CORE_STAGES + DIAGNOSTIC_STAGES
 
 
 def _checks(scenario, profile="current", stages=CORE_STAGES):

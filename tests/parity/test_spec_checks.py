@@ -9,14 +9,14 @@ import pytest
 
 from parity.checks import FAIL, PASS, REGISTRY, evaluate, first_failure
 from parity.model_cache import ModelCache
-from parity.records import CORE_STAGES, PROBE_STAGES
+from parity.records import CORE_STAGES, DIAGNOSTIC_STAGES
 from parity.replay import ReplaySpec, resolve, run_stages
 from parity.specs.measure import clear_cache
 from parity.tolerances import load_ledger
 from tests.conftest import LEDGER_PATH
 
 LEDGER = load_ledger(LEDGER_PATH)
-ALL = CORE_STAGES + PROBE_STAGES
+ALL = CORE_STAGES + DIAGNOSTIC_STAGES
 DATA = CORE_STAGES[:CORE_STAGES.index("labels") + 1]
 SPEC_CHECKS = {n: c for n, c in REGISTRY.items() if n.startswith("spec_")}
 

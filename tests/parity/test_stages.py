@@ -4,7 +4,7 @@ import pytest
 
 from parity.model_cache import ModelCache
 from parity.profiles import get_profile
-from parity.records import CORE_STAGES, PROBE_STAGES, stage_of
+from parity.records import CORE_STAGES, DIAGNOSTIC_STAGES, stage_of
 from parity.replay import ReplaySpec, ResolvedReplay, StageError, replay_config, resolve, run_stages
 from parity.scenarios import TierSize, get_scenario
 from parity.stages import STAGE_FUNCTIONS, StageState
@@ -35,7 +35,7 @@ def test_record_has_every_core_stage_and_the_probe_stages_in_order(held):
     for key in rec["values"]:
         if stage_of(key) not in seen:
             seen.append(stage_of(key))
-    assert tuple(seen) == CORE_STAGES + PROBE_STAGES   # no training: train/stitch/evaluate probes
+    assert tuple(seen) == CORE_STAGES + DIAGNOSTIC_STAGES   # no training: train/stitch/evaluate probes
     assert rec["values"]["train.mode"] == "probe"
     assert rec["meta"]["scenario"] == "gs2_ideal" and rec["meta"]["profile"] == "current"
     assert rec["meta"]["tier"] == "tiny" and rec["meta"]["seed"] == 1
