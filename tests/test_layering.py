@@ -104,3 +104,45 @@ def test_the_replay_spec_is_a_leaf_below_the_stages():
             todo.append(v)
     assert not {m for m in seen if m == "parity.stages" or m.startswith("parity.stages.")}
     assert "parity.stages.state" in edges and "parity.replay_spec" in edges["parity.stages.state"]
+
+
+def _container_privates(container: pathlib.Path) -> set[str]:
+    """The private attributes PtychoDataContainer sets on itself (self._name = ...)."""
+    out = set()
+    for node in ast.walk(ast.parse(container.read_text())):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                and node.value.id == "self" and isinstance(node.ctx, ast.Store)
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            out.add(node.attr)
+    return out
+
+
+def private_container_reads(root: pathlib.Path) -> list[str]:
+    """'module: attribute' for each read of a container private outside ptycho/container.py."""
+    container = root / "ptycho" / "container.py"
+    privates = _container_privates(container)
+    found = []
+    for name, f in sorted(_modules(root).items()):
+        if f == container:
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in privates:
+                found.append(f"{name}: {node.attr}")
+    return found
+
+
+def test_only_the_container_reads_its_private_arrays():
+    """Other modules use the public accessors (X_np, Y_I_np, coords_nominal_np,
+    cached_tensors, ...), not the container's private attributes."""
+    assert private_container_reads(ROOT) == []
+
+
+def test_private_container_reads_are_found(tmp_path):
+    """Breaker: a stage reading c._X_np is reported."""
+    for pkg in PACKAGES:
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "ptycho" / "container.py").write_text(
+        "class C:\n    def __init__(self, x):\n        self._X_np = x\n")
+    (tmp_path / "parity" / "stage.py").write_text("def f(c):\n    return c._X_np\n")
+    assert private_container_reads(tmp_path) == ["parity.stage: _X_np"]
