@@ -83,7 +83,9 @@ def correlation(a, b) -> float:
     for start in range(0, a.shape[0], POSITION_BLOCK):
         pa, pb = (np.abs(p[start:start + POSITION_BLOCK]).astype(np.float64).ravel()
                   for p in (a, b))
-        sums += (pa.sum(), pb.sum(), pa @ pa, pb @ pb, pa @ pb)
+        # numpy's own pairwise sums, not BLAS dot products: a BLAS dot splits its sum over
+        # the library's threads, so its last bits depend on the thread count of the process
+        sums += (pa.sum(), pb.sum(), np.sum(pa * pa), np.sum(pb * pb), np.sum(pa * pb))
     n = a.size
     sa, sb, saa, sbb, sab = sums.tolist()
     var_a, var_b = saa - sa * sa / n, sbb - sb * sb / n

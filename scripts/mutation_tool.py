@@ -266,7 +266,7 @@ def run_gate(root: pathlib.Path, modules: list[str], cfg: dict, *, tests_timeout
         return result("crash", detail="import: " + (out.strip().splitlines() or ["?"])[-1][:300])
     tests = list(dict.fromkeys(t for m in modules for t in mut["tests"][m]))
     rc, out, steps["tests"] = _run(
-        [py, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", mut["markers"], *tests],
+        [py, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", mut["markers"], *tests],
         root, tests_timeout)
     if rc is None:
         return result("timeout", detail="tests")

@@ -333,7 +333,7 @@ def run_gate(copy: pathlib.Path, check_args: list[str], timeout: float) -> dict:
 def run_tests(copy: pathlib.Path, timeout: float, tests=FAST_TESTS) -> dict:
     """pytest on `tests` in the copy (fast markers): classify_tests's dict plus 'rc' and
     'seconds'."""
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-n", "0", "-p", "no:cacheprovider",
            "-m", FAST_MARKERS, *tests]
     t0 = time.perf_counter()
     try:

@@ -16,6 +16,13 @@ LEDGER_PATH = GOLDEN_DIR / LEDGER_NAME
 EXPERIMENTAL_PROBE = ROOT / "ptycho" / "data" / "probe_fly001_64.npz"
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto` (the default addopts) means no workers when benchmarks are selected
+    (`-m bench`): pytest-benchmark times nothing under xdist. None: xdist's own count."""
+    markexpr = (config.getoption("markexpr", default="") or "").replace("not bench", "")
+    return 0 if "bench" in markexpr else None
+
+
 def ledger_tolerance(name: str) -> float:
     """Tolerance `tests.<name>` from golden/tolerances.toml, e.g. 'physics.tf_vs_numpy'
     (the package's ledger parser, `parity.tolerances`)."""
