@@ -33,6 +33,16 @@ def _env():
             "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
 
 
+def _deliverable_signals():
+    """In the child before exec: SIGINT and SIGTERM unblocked and at their default action. A
+    child inherits a blocked mask and ignored dispositions from the test process (a pytest-xdist
+    worker that has run other tests), and Python installs no KeyboardInterrupt handler for a
+    SIGINT ignored at startup: the command would then train on through the signal."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _run_until_training_then(sig, args, cwd):
     """Start `python -m parity ARGS` on a pty, send `sig` once it trains; (exit code, output,
     seconds from the signal to the exit)."""
@@ -40,7 +50,8 @@ def _run_until_training_then(sig, args, cwd):
     # a terminal 200 columns wide, so the progress bar shows the stage name in full
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "parity", *args], stdin=subprocess.DEVNULL,
-                            stdout=slave, stderr=slave, cwd=cwd, env=_env())
+                            stdout=slave, stderr=slave, cwd=cwd, env=_env(),
+                            preexec_fn=_deliverable_signals)
     os.close(slave)
     out = b""
     deadline = time.monotonic() + HANG_S
