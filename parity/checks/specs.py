@@ -297,7 +297,7 @@ def check_spec_normalize_reference(v, ctx: CheckContext) -> Result | None:
 @check("scale")
 def check_spec_scale_reference(v, ctx: CheckContext) -> Result | None:
     """s = sqrt(nphotons/E), s_cf = sqrt(nphotons)/(N/2), the dataset source whenever E is
-    usable, and the plan of DESIGN §4 (input scaler s_cf; output scaler = label scale s for the
+    usable, and the plan of docs/design.md §4 (input scaler s_cf; output scaler = label scale s for the
     dataset source, s_cf for the closed form; feed gain g normalized, 1 raw)."""
     s = _spec(v, "scale")
     if s is None:
@@ -305,7 +305,7 @@ def check_spec_scale_reference(v, ctx: CheckContext) -> Result | None:
     return parts_check(ctx, [("source", _flag(s("source_ok"))), ("s", s("s_error")),
                              ("s_cf", s("s_cf_error")), ("E", s("energy_error")),
                              ("plan scalars", s("plan_error"))],
-                       "spec_scaling_reference", "scale plan vs DESIGN §4 recomputed")
+                       "spec_scaling_reference", "scale plan vs docs/design.md §4 recomputed")
 
 
 @check("container")

@@ -1,4 +1,4 @@
-"""Specification of the `infer` stage (ptycho.inference docstring, DESIGN §3 and §7), run in
+"""Specification of the `infer` stage (ptycho.inference docstring, docs/design.md §3 and §7), run in
 the tiny gate on a few groups of the untrained model:
 
 - reconstruct returns (B, N, N, C) complex64, finite, for the groups asked;
