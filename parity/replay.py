@@ -170,9 +170,13 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
     checks.extend(evaluate(record, ledger, profile))
     legacy_record = None
     if legacy_config is not None:
-        # a training replay compares the core stages only: training again on the second path
-        # would double a trained tier's cost for values the core stages already determine
-        compared = CORE_STAGES if spec.train else None
+        # the stages are a function of the resolved replay. With the bridge's config equal to the
+        # dataclass config field for field, the second path reruns the core stages only (the data
+        # path's in-process reproducibility; diagnostics and training would repeat the same
+        # computation on the same inputs). With any field differing, the tiny tier reruns every
+        # stage, so the check names the first stage the difference reaches; a training replay
+        # compares the core stages only (training twice would double a trained tier's cost)
+        compared = CORE_STAGES if spec.train or legacy_config == config else None
         try:
             legacy_record = run_stages(resolved.with_config(legacy_config), path="legacy_dict",
                                        progress=progress, stages=compared,

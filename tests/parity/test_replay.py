@@ -1,4 +1,5 @@
 """Replays: the legacy-dict path, test faults, the model cache, determinism, named failures."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -7,7 +8,7 @@ import sys
 import pytest
 
 from parity import faults
-from parity.records import TRAIN_STAGES, stage_of
+from parity.records import CORE_STAGES, TRAIN_STAGES, stage_of
 from parity.replay import (DEFAULT_MODELS, ReplaySpec, StageError, legacy_path_config, replay_all,
                            replay_config, resolve, run_replay, run_stages)
 from parity.stages import STAGE_FUNCTIONS
@@ -32,9 +33,29 @@ def test_legacy_dict_path_matches_and_leaves_no_state():
     assert out.error is None
     path = next(c for c in out.checks if c.name == "legacy_dict_path")
     assert path.verdict == "pass"
-    assert first_divergence(out.record, out.legacy_record, attribution_rtol=RTOL).identical
+    core = {k: v for k, v in out.record["values"].items() if stage_of(k) in CORE_STAGES}
+    assert first_divergence(core, out.legacy_record, attribution_rtol=RTOL).identical
     assert out.legacy_record["meta"]["path"] == "legacy_dict"
+    # the bridge returned the dataclass config: the second path reran the core stages only
+    assert {stage_of(k) for k in out.legacy_record["values"]} == set(CORE_STAGES)
     assert legacy.cfg == before
+
+
+def test_legacy_dict_path_reruns_every_stage_when_the_bridge_changes_the_config(monkeypatch):
+    """A bridge that loses a field only training reads (learning rate read back 10x): the
+    second path runs every stage and the check names the train stage."""
+    read_back = legacy.config_from_legacy
+
+    def lossy(cfg):
+        config = read_back(cfg)
+        return dataclasses.replace(config, learning_rate=config.learning_rate * 10)
+
+    monkeypatch.setattr(legacy, "config_from_legacy", lossy)
+    out = run_replay(ReplaySpec("gs1_ideal", "current"), LEDGER)
+    path = next(c for c in out.checks if c.name == "legacy_dict_path")
+    assert path.verdict == "fail" and path.stage == "train", path
+    assert {stage_of(k) for k in out.legacy_record["values"]} == set(CORE_STAGES) | set(
+        TRAIN_STAGES)
 
 
 def test_stale_key_raises_naming_it():
