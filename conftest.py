@@ -9,9 +9,12 @@ it, so only what this suite changes is stated here.
 """
 import os
 
+from ptycho.tfload import INTRA_OP_THREADS  # no TensorFlow import: the constant only
+
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONHASHSEED", "0")
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(INTRA_OP_THREADS))  # ptycho.tfload's pin
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 

@@ -1,7 +1,7 @@
 """Lazy, single TensorFlow import with the project's environment settings.
 
-`tf()` sets `TF_ENABLE_ONEDNN_OPTS=0` (bit-reproducible CPU kernels) and quiets the C++ log
-before the first import, then returns the module. Import TensorFlow only through here.
+`tf()` sets `TF_ENABLE_ONEDNN_OPTS=0` (bit-reproducible CPU kernels), pins the intra-op pool
+(`INTRA_OP_THREADS`) and quiets the C++ log before the first import, then returns the module. Import TensorFlow only through here.
 
 The C++ log threshold `TF_CPP_MIN_LOG_LEVEL` (0 all, 1 no INFO, 2 no WARNING, 3 FATAL only;
 default 2 here) covers what TensorFlow logs once absl's logging is initialized, but not the
@@ -78,12 +78,23 @@ def preinit_log_threshold(min_level: int):
                 kept = kept[os.write(2, kept):]
 
 
+#: TensorFlow's intra-op pool size (TF_NUM_INTRAOP_THREADS unless set): the goldens' bits hold
+#: at this size on any machine (docs/design.md §7)
+INTRA_OP_THREADS = 2
+
+
 def tf():
-    """Return the `tensorflow` module, importing it on first use."""
+    """Return the `tensorflow` module, importing it on first use (TF_ENABLE_ONEDNN_OPTS=0,
+    TF_NUM_INTRAOP_THREADS=INTRA_OP_THREADS and the log level set first unless already set)."""
     global _TF
     if _TF is None:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # TensorFlow splits a kernel's reductions over its intra-op pool, whose default size is
+        # the number of schedulable cores: the float32 bits (and the goldens) would follow the
+        # machine. A fixed pool keeps them machine-independent; set the variable to trade that
+        # for speed on a larger machine.
+        os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(INTRA_OP_THREADS))
         with preinit_log_threshold(min_log_level()):
             import tensorflow
 
