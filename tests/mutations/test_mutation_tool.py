@@ -227,5 +227,5 @@ def test_gate_reports_a_failing_test_as_a_kill_by_tests(tool, tmp_path):
 def test_gate_reports_a_hanging_test_as_a_timeout(tool, tmp_path):
     root = _tree(tmp_path, "def f():\n    return 2\n",
                  "import time\n\ndef test_f():\n    time.sleep(600)\n")
-    res = tool.run_gate(root, ["ptycho/tiny.py"], _cfg(), tests_timeout=15, check_timeout=60)
+    res = tool.run_gate(root, ["ptycho/tiny.py"], _cfg(), tests_timeout=6, check_timeout=60)
     assert (res["verdict"], res["detail"]) == ("timeout", "tests")
