@@ -93,7 +93,8 @@ class TierSize:
     simulated with the same probe and dose). verify_training: whether training runs long
     enough for the trained checks to be held to their bounds (tiny: 2 epochs, reported only).
     trains: whether `python -m parity check --tier T` trains (train, infer, stitch, evaluate).
-    verify_learning: whether the tier trains long enough for `learns_structure` to be held
+    verify_learning: whether the tier trains long enough for `learns_structure`,
+    `loss_decreases`, `saturation` and `legacy_ratio` to be held
     (fail) rather than reported (warn); see the trained tier's gridsize-2 entry.
     """
 

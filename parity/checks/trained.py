@@ -9,8 +9,12 @@ units, the saturation the labels stage predicted, and the loss (the legacy/curre
 pair check, `parity.checks.pairs`).
 
 Bounds come from `[tests.parity.invariants]` of the tolerance ledger. A check fails when the
-tier trains long enough to verify it (`infer.verifies_prediction`; learns_structure and
-loss_decreases: `evaluate.verifies_learning`), else it warns.
+tier trains long enough to verify it (`infer.verifies_prediction`; learns_structure,
+loss_decreases and saturation: `evaluate.verifies_learning`), else it warns. Saturation joined
+the learning group because the observed fraction is a learning outcome: only a model that
+reproduces the amplitudes up to the ceiling outputs >= 99% of it there (gs2_custom/legacy at
+10 CPU epochs, learning not verified: 0.3% observed vs 10.7% predicted, seed 1), while the
+scale half of the claim (g|O| above the ceiling) is checked before training by `reachability`.
 
 - learns_structure (evaluate): rel. RMSE <= learns_structure_rmse_factor x the baseline's AND
   Pearson r >= the baseline's + learns_structure_r_margin;
@@ -103,10 +107,11 @@ def check_amplitude_units(v, ctx: CheckContext) -> Result:
 @check("evaluate", kind="trained", applies=saturated)
 def check_saturation(v, ctx: CheckContext) -> Result:
     """Where saturation is predicted, the observed saturated fraction of the evaluated pixels is
-    within the bound (absolute) of the fraction predicted before training."""
+    within the bound (absolute) of the fraction predicted before training (held where the tier
+    verifies learning: a model still learning flattens the extremes below the ceiling)."""
     tol = ctx.tol("saturation_fraction")
     obs, pred = v["evaluate.saturation.observed_fraction"], v["evaluate.saturation.predicted_fraction"]
     ok = finite(obs, pred) and abs(obs - pred) <= tol
-    return Result(obs, pred, held(ok, v),
+    return Result(obs, pred, held(ok, v, "evaluate.verifies_learning"),
                   f"observed saturated fraction {obs:.3f} vs predicted {pred:.3f} (ceiling "
                   f"{v['evaluate.saturation.ceiling']:g}; bound +-{tol:g})")

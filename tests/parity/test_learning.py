@@ -107,6 +107,11 @@ def test_unverified_learning_warns_instead_of_failing():
     units = {**CLEAN, "evaluate.saturation.unsaturated_ls_scalar": 0.5,
              "infer.verifies_prediction": False}
     assert _verdicts(units)["amplitude_units"] == WARN
+    # a model still learning flattens the extremes: little reaches the ceiling
+    flat = {**LEGACY, "evaluate.saturation.observed_fraction": 0.003,
+            "evaluate.verifies_learning": False}
+    assert _verdicts(flat, "legacy")["saturation"] == WARN
+    assert _verdicts({**flat, "evaluate.verifies_learning": True}, "legacy")["saturation"] == FAIL
 
 
 def test_a_missing_key_fails_naming_it():
