@@ -339,6 +339,31 @@ def check_spec_labels_reference(v, ctx: CheckContext) -> Result | None:
 
 
 # ---------------------------------------------------------------------------------- train
+@check("forward")
+def check_spec_forward_object(v, ctx: CheckContext) -> Result | None:
+    """The model's object is its amplitude decoder's output times exp(+i x) its phase
+    decoder's output (not the conjugate, not swapped), on the model's own intermediate tensors:
+    max |object - A exp(i phi)| / max A."""
+    s = _spec(v, "forward")
+    if s is None:
+        return None
+    return parts_check(ctx, [("A exp(i phi)", s("composition_error"))],
+                       "spec_forward_object", "object vs amplitude x exp(i phase)")
+
+
+@check("train")
+def check_spec_train_split(v, ctx: CheckContext) -> Result | None:
+    """The training/validation split (ptycho.train.split_indices on the fed groups) is disjoint,
+    covers every group, and validation holds round(validation_split x B) groups: counts."""
+    s = _spec(v, "train")
+    if s is None:
+        return None
+    return parts_check(ctx, [("groups in both", _count(s("split.overlap"))),
+                             ("groups in neither", _count(s("split.missing"))),
+                             ("validation size", _count(s("split.validation_size_error")))],
+                       "spec_train_split", "training/validation split")
+
+
 @check("train")
 def check_spec_train_contract(v, ctx: CheckContext) -> Result | None:
     """The product's training loop (ptycho.train.train, a few eager steps on one batch): the
@@ -346,7 +371,7 @@ def check_spec_train_contract(v, ctx: CheckContext) -> Result | None:
     non-trainable one does; the scale weights move exactly when configured trainable
     (forward.expected_trainable). None: the replay runs no contract (parity.specs.measure)."""
     s = _spec(v, "train")
-    if s is None:
+    if s is None or "train.spec.steps" not in v:
         return None
     tol = ctx.tol("spec_train_contract")
     want_scales = sorted(set(v["forward.expected_trainable"]) & {"input_scaler", "output_scaler"})
@@ -414,6 +439,19 @@ def check_spec_stitch_reference(v, ctx: CheckContext) -> Result | None:
 
 
 # ------------------------------------------------------------------------------- evaluate
+@check("evaluate")
+def check_spec_evaluate_registration(v, ctx: CheckContext) -> Result | None:
+    """The registration reports a known displacement with its documented sign: the object's
+    amplitude moved by KNOWN_SHIFT whole pixels (recon(r) = truth(r - shift)) registers to
+    that shift on the object's central half, converged; max axis error in pixels."""
+    s = _spec(v, "evaluate")
+    if s is None:
+        return None
+    return parts_check(ctx, [("shift (px)", s("registration.shift_error")),
+                             ("converged", _flag(s("registration.converged")))],
+                       "spec_evaluate_registration", "registration of a known shift")
+
+
 @check("evaluate")
 def check_spec_evaluate_reference(v, ctx: CheckContext) -> Result | None:
     """The amplitude metrics on the covered pixels equal their definitions: Pearson r by

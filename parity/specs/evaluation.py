@@ -46,3 +46,29 @@ def metrics_spec(metrics: dict, recon, truth) -> dict:
     out["metric_error"] = worst
     out["pixels"] = int(np.asarray(truth).size)
     return out
+
+
+#: the known displacement (rows, cols) in pixels the registration specification applies
+KNOWN_SHIFT = (3.0, -2.0)
+
+
+def displaced(truth, shift=KNOWN_SHIFT) -> np.ndarray:
+    """truth (H, W) moved by whole pixels, out(r) = truth(r - shift) (np.roll: the wrapped
+    border must lie outside the region the registration compares)."""
+    return np.roll(np.asarray(truth), (int(shift[0]), int(shift[1])), axis=(0, 1))
+
+
+def central_region(shape, margin: int) -> tuple[slice, slice]:
+    """The central half of an (H, W) canvas, kept `margin` pixels inside its border."""
+    H, W = shape
+    return (slice(max(H // 4, margin), min(H - H // 4, H - margin)),
+            slice(max(W // 4, margin), min(W - W // 4, W - margin)))
+
+
+def registration_spec(measured: dict, shift=KNOWN_SHIFT) -> dict:
+    """measured: ptycho.evaluation.measure_shift of `displaced(truth, shift)` against truth,
+    whose documented convention (recon(r) ~ truth(r - shift)) makes the answer `shift`.
+    shift_error: max over the axes of |measured - shift| in pixels; converged as reported."""
+    got = [float(s) for s in measured["shift"]]
+    return {"registration.shift_error": max(abs(g - s) for g, s in zip(got, shift)),
+            "registration.converged": bool(measured["converged"])}

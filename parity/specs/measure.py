@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from typing import Any, Callable
 
 import numpy as np
 
-from . import evaluation, grouping, inference, objects, probe, scaling, scan, simulate, stitching
-from . import training
+from . import (evaluation, forward, grouping, inference, objects, probe, scaling, scan, simulate,
+               stitching, training)
 
 #: tiers whose records carry the specification values
 SPEC_TIERS = ("tiny",)
@@ -29,6 +30,8 @@ TRUTH_GROUPS = 4
 #: the dataclass path's telemetry, so its measurements are taken once (a path whose stage
 #: output differs misses the cache and is measured afresh)
 _CACHE: dict[str, tuple[dict, dict]] = {}
+#: built model -> its object-layer view (inputs -> amplitude, phase, object)
+_OBJECT_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CACHE_SIZE = 64
 
 
@@ -135,19 +138,44 @@ def _labels(st) -> dict:
 CONTRACT_PROFILES = ("current",)
 
 
+def _forward(st) -> dict:
+    """The object layer's output against amplitude * exp(i phase) of its own inputs, on
+    forward.GROUPS groups of the training inputs."""
+    from ptycho.model import OBJECT_LAYER
+
+    model = st.art.model
+    sub = _OBJECT_VIEWS.get(model)
+    if sub is None:
+        from ptycho.tfload import keras
+
+        layer = model.get_layer(OBJECT_LAYER)
+        amplitude, phase = layer.input
+        sub = keras().Model(model.inputs, [amplitude, phase, layer.output])
+        _OBJECT_VIEWS[model] = sub
+    x = {k: v[:forward.GROUPS] for k, v in st.art.inputs.items()}
+    a, p, o = (np.asarray(t) for t in sub(x, training=False))
+    return forward.object_composition_spec(a, p, o)
+
+
 def _train(st) -> dict:
-    """The loop's contract where trainable scalars exist (the scale or the probe trainable),
-    in CONTRACT_PROFILES: the loop is one code path for every scenario, the scalars' motion is
+    """The training/validation split of the fed container (every replay), and the loop's
+    contract where trainable scalars exist (the scale or the probe trainable), in
+    CONTRACT_PROFILES: the loop is one code path for every scenario, the scalars' motion is
     only testable there, and a run costs seconds of eager Keras steps (the gate runs it on
     gs1_custom_trainable/current only)."""
-    from ptycho.train import train
+    from ptycho.train import split_indices, train
 
-    m = st.config.model
+    cfg = st.config
+    n = len(st.art.fed)
+    out = training.split_spec(*split_indices(n, cfg.validation_split, cfg.seed), n,
+                              cfg.validation_split)
+    m = cfg.model
     if not (m.intensity_scale_trainable or m.probe_trainable) or \
             st.spec.profile not in CONTRACT_PROFILES:
-        return {}
-    return training.train_contract(st.art.model, st.art.fed, st.art.plan, st.config,
-                                   st.art.probe, st.art.planned_max_offset, train=train)
+        return out
+    out.update(training.train_contract(st.art.model, st.art.fed, st.art.plan, cfg,
+                                       st.art.probe, st.art.planned_max_offset, train=train))
+    return out
 
 
 def _reference_output_scaler(st) -> float:
@@ -206,25 +234,33 @@ def _stitch(st) -> dict:
 
 
 def _evaluate(st) -> dict:
-    from ptycho.evaluation import amplitude_metrics
+    """The registration of a copy of the object moved by a known shift, and the amplitude
+    metrics of the stitched reconstruction against their definitions."""
+    from ptycho.evaluation import amplitude_metrics, measure_shift
 
+    truth_amp = np.abs(np.asarray(st.art.object, np.complex128))
+    margin = int(max(abs(v) for v in evaluation.KNOWN_SHIFT)) + 1
+    out = evaluation.registration_spec(measure_shift(
+        evaluation.displaced(truth_amp), truth_amp,
+        evaluation.central_region(truth_amp.shape, margin)))
     if not st.art.has("spec_stitched"):
-        return {}
+        return out
     res = st.art.spec_stitched
     covered = res.covered()
     if not covered.any():
-        return {}
+        return out
     recon = np.abs(res.image)
-    truth = np.abs(np.asarray(st.art.object, np.complex128))
-    metrics = amplitude_metrics(recon, truth, covered)
-    return evaluation.metrics_spec(metrics, recon[covered], truth[covered])
+    metrics = amplitude_metrics(recon, truth_amp, covered)
+    out.update(evaluation.metrics_spec(metrics, recon[covered], truth_amp[covered]))
+    return out
 
 
 #: stage -> its specification measurement
 MEASURES: dict[str, Callable[[Any], dict]] = {
     "object": _object, "probe": _probe, "scan": _scan, "simulate": _simulate,
     "group": _group, "normalize": _normalize, "scale": _scale, "container": _container,
-    "network_input": _network_input, "labels": _labels, "train": _train, "infer": _infer,
+    "network_input": _network_input, "labels": _labels, "forward": _forward, "train": _train,
+    "infer": _infer,
     "stitch": _stitch, "evaluate": _evaluate,
 }
 

@@ -86,3 +86,15 @@ def train_contract(model, fed, plan, config, probe, max_offset: float, *, train,
             "unchanged_trainable": sorted(unchanged), "trainable_count": len(trainable),
             "changed_frozen": sorted(changed_frozen),
             "scales_moved": sorted(moved), "scales_trainable": sorted(marked)}
+
+
+def split_spec(train_idx, val_idx, n: int, validation_split: float) -> dict:
+    """ptycho.train.split_indices(n, validation_split, seed) against its documentation: the
+    training and validation groups are disjoint, together every group, and validation holds
+    round(validation_split * n) groups (at most n - 1). Counts: overlap, missing groups, the
+    validation size's error, and the training rows."""
+    t, v = set(np.asarray(train_idx).tolist()), set(np.asarray(val_idx).tolist())
+    want = min(int(round(validation_split * n)), n - 1) if n > 1 else 0
+    return {"split.overlap": len(t & v), "split.missing": n - len(t | v),
+            "split.validation_size_error": abs(len(v) - want), "split.train_rows": len(t),
+            "split.validation_rows": len(v)}

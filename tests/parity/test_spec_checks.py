@@ -205,3 +205,51 @@ def test_head_without_fftshift_fails_the_inference_units(monkeypatch):
     _, checks = _checks("gs1_ideal", stages=CORE_STAGES + ("infer",))
     assert checks["spec_infer_units"].verdict == FAIL, checks["spec_infer_units"]
     assert checks["spec_infer_units"].stage == "infer"
+
+
+# ------------------------------------------------------- added after the blind batch's misses
+def _breaker_registration_sign(monkeypatch):
+    """measure_shift reports the displacement with the opposite sign (blind batch:
+    registration_shift_sign)."""
+    from ptycho import evaluation
+    real = evaluation.measure_shift
+
+    def flipped(*args, **kwargs):
+        out = real(*args, **kwargs)
+        return {**out, "shift": [-s + 0.0 for s in out["shift"]]}
+    monkeypatch.setattr(evaluation, "measure_shift", flipped)
+
+
+def _breaker_conjugated_object(monkeypatch):
+    """CombineComplex builds A exp(-i phi) (blind batch: object_phase_conjugated)."""
+    from ptycho import layers
+    real = layers.CombineComplex.call
+    monkeypatch.setattr(layers.CombineComplex, "call",
+                        lambda self, amplitude, phase: real(self, amplitude, -phase))
+
+
+def _breaker_validation_in_training(monkeypatch):
+    """split_indices trains on every group, validation ones included (blind batch:
+    validation_in_training_set)."""
+    from ptycho import train
+    real = train.split_indices
+
+    def leaky(n, validation_split, seed):
+        _, val = real(n, validation_split, seed)
+        return np.arange(n), val
+    monkeypatch.setattr(train, "split_indices", leaky)
+
+
+MODEL_BREAKERS = {
+    "spec_evaluate_registration": _breaker_registration_sign,
+    "spec_forward_object": _breaker_conjugated_object,
+    "spec_train_split": _breaker_validation_in_training,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_BREAKERS))
+def test_blind_batch_misses_fail_their_specification(name, monkeypatch):
+    """gs2_ideal/legacy: its profile has a validation split, its object a phase."""
+    MODEL_BREAKERS[name](monkeypatch)
+    _, checks = _checks("gs2_ideal", "legacy")
+    _assert_caught(checks, name)
