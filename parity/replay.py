@@ -17,6 +17,8 @@ from typing import Any, Iterable
 from ptycho.config import TrainingConfig
 from ptycho.errors import StaleConfigError
 
+from . import interrupts
+
 from .checks import (PAIR_PROFILES, Check, check_legacy_fresh, check_legacy_path, evaluate,
                      evaluate_pair, sort_checks)
 from .model_cache import ModelCache
@@ -84,6 +86,7 @@ def run_stages(replay: ResolvedReplay, *, path: str = "dataclass",
                 values = STAGE_FUNCTIONS[name](st)
                 values.update(spec_values(name, st, values))
             except Exception as exc:  # noqa: BLE001 - re-raised with the stage named
+                interrupts.reraise_pending(exc)  # an interrupt that native code replaced
                 raise StageError(name, exc, rec) from exc
             rec.record(name, values)
             if bar is not None:

@@ -2,8 +2,9 @@
 
 Python turns SIGINT into KeyboardInterrupt but dies silently on SIGTERM, skipping every
 cleanup (`finally`, context managers: a golden lock's journal, a dask cluster's shutdown).
-While a command runs, `terminate_as_interrupt` makes SIGTERM raise `Terminated` in the main
-thread instead. Both derive from BaseException, so no `except Exception` of a stage or a
+While a command runs, `terminate_as_interrupt` makes SIGTERM raise `Terminated`
+(parity.interrupts) in the main thread instead, and records every interrupt so one that native
+code replaced on its way up is still raised as itself. Both derive from BaseException, so no `except Exception` of a stage or a
 replay turns an interrupt into an ordinary failure that a report would then list. `main`
 maps them to the shell's codes: 130 (128 + SIGINT) and 143 (128 + SIGTERM).
 """
@@ -14,34 +15,39 @@ import signal
 import threading
 from typing import Iterator
 
+from .. import interrupts
+from ..interrupts import Terminated
+
 EXIT_SIGINT = 128 + int(signal.SIGINT)
 EXIT_SIGTERM = 128 + int(signal.SIGTERM)
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived while a command ran (raised in the main thread by the handler)."""
-
-    def __init__(self, signum: int = int(signal.SIGTERM)):
-        self.signum = signum
-        super().__init__(f"terminated by {signal.Signals(signum).name}")
-
-
 def _raise_terminated(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
-    raise Terminated(signum)
+    raise interrupts.record(Terminated(signum))
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:  # noqa: ARG001
+    raise interrupts.record(KeyboardInterrupt())
 
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises Terminated in the main thread (the previous handler is
-    restored after). Off the main thread (where Python cannot set handlers) it does nothing."""
+    """Within the block, SIGTERM raises Terminated and SIGINT KeyboardInterrupt in the main
+    thread, each recorded first (parity.interrupts: the stage boundary re-raises it when native
+    code replaced it on the way); the previous handlers are restored after. Off the main thread
+    (where Python cannot set handlers) it does nothing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    interrupts.clear()
+    previous = {sig: signal.signal(sig, handler) for sig, handler in
+                ((signal.SIGTERM, _raise_terminated), (signal.SIGINT, _raise_keyboard_interrupt))}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        interrupts.clear()
 
 
 def interrupt_exit(exc: BaseException) -> tuple[int, str]:
