@@ -1,5 +1,5 @@
 """Specification of the `forward` stage's object: the model's complex object is its amplitude
-decoder's output times exp(+i x) its phase decoder's output (docs/design.md §7), on the model's
+decoder's output times exp(+i phi), phi its phase decoder's output (docs/design.md §7), on the model's
 own intermediate tensors for a few groups (float64 reference)."""
 from __future__ import annotations
 

@@ -30,9 +30,9 @@ TRUTH_GROUPS = 4
 #: the dataclass path's telemetry, so its measurements are taken once (a path whose stage
 #: output differs misses the cache and is measured afresh)
 _CACHE: dict[str, tuple[dict, dict]] = {}
+_CACHE_SIZE = 64
 #: built model -> its object-layer view (inputs -> amplitude, phase, object)
 _OBJECT_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_CACHE_SIZE = 64
 
 
 def clear_cache() -> None:
