@@ -59,19 +59,20 @@ def _meta(spec: ReplaySpec, config: TrainingConfig, path: str) -> dict[str, Any]
 
 def run_stages(replay: ResolvedReplay, *, path: str = "dataclass",
                progress: bool = False, stages: Iterable[str] | None = None,
-               models: ModelCache = DEFAULT_MODELS) -> Recorder:
+               models: ModelCache = DEFAULT_MODELS, shared: dict | None = None) -> Recorder:
     """Run the stages of the resolved `replay` (parity.replay_spec.resolve; its config: the
     path's); return the Recorder.
 
     stages: default CORE_STAGES + TRAIN_STAGES with spec.train, else CORE_STAGES +
-    DIAGNOSTIC_STAGES (the training path's consistency diagnostics, no training). Raises StageError
+    DIAGNOSTIC_STAGES (the training path's consistency diagnostics, no training). shared: a dict
+    the two paths of one replay pass to both (StageState.shared). Raises StageError
     naming the stage that failed; the partial telemetry is on `error.recorder`.
     """
     spec = replay.spec
     names = list(stages) if stages is not None else list(CORE_STAGES) + (
         list(TRAIN_STAGES) if spec.train else list(DIAGNOSTIC_STAGES))
     rec = Recorder(_meta(spec, replay.config, path))
-    st = StageState(replay, rec, models)
+    st = StageState(replay, rec, models, shared=shared if shared is not None else {})
     bar = None
     if progress:
         from tqdm import tqdm
@@ -164,8 +165,9 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
             checks.append(check_legacy_fresh(exc))
             errors.append(f"config: {exc}")
     record = None
+    shared: dict = {}
     try:
-        recorder = run_stages(resolved, progress=progress, models=models)
+        recorder = run_stages(resolved, progress=progress, models=models, shared=shared)
     except StageError as exc:
         recorder = exc.recorder
         errors.append(str(exc))
@@ -183,7 +185,7 @@ def run_replay(spec: ReplaySpec, ledger: Ledger, *, legacy_path: bool = True, pr
         try:
             legacy_record = run_stages(resolved.with_config(legacy_config), path="legacy_dict",
                                        progress=progress, stages=compared,
-                                       models=models).to_dict()
+                                       models=models, shared=shared).to_dict()
         except StageError as exc:
             legacy_record = exc.recorder.to_dict()
         mine = record["values"] if compared is None else {

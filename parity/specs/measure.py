@@ -10,8 +10,6 @@ product's stitching and metrics on those patches and on the ground-truth patches
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import weakref
 from typing import Any, Callable
 
@@ -271,7 +269,7 @@ def spec_values(stage: str, st, values: dict[str, Any] | None = None) -> dict[st
     (part of the cache key)."""
     if st.spec.tier not in SPEC_TIERS or stage not in MEASURES:
         return {}
-    key = _cache_key(stage, st, values)
+    key = st.digest(stage, values)
     if key in _CACHE:
         out, art = _CACHE[key]
         st.art.update(art)
@@ -282,11 +280,3 @@ def spec_values(stage: str, st, values: dict[str, Any] | None = None) -> dict[st
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = (dict(out), {k: getattr(st.art, k) for k in st.art.produced() - before})
     return out
-
-
-def _cache_key(stage: str, st, values: dict[str, Any]) -> str:
-    h = hashlib.sha256()
-    h.update(repr((stage, st.config, st.spec.scenario, st.spec.profile, st.spec.tier,
-                   st.spec.seed, st.spec.grouping, st.spec.faults)).encode())
-    h.update(json.dumps([st.recorder.values, values], default=repr, sort_keys=False).encode())
-    return h.hexdigest()

@@ -27,9 +27,23 @@ def _record(scenario, profile, grouping="profile", **kw):
     return run_stages(resolve(spec)).to_dict()
 
 
-def test_legacy_dict_path_matches_and_leaves_no_state():
+def _count_forward_diagnostics(monkeypatch) -> list:
+    from parity.stages import model
+    calls, real = [], model._forward_diagnostics
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(model, "_forward_diagnostics", counted)
+    return calls
+
+
+def test_legacy_dict_path_matches_and_leaves_no_state(monkeypatch):
     before = dict(legacy.cfg)
+    calls = _count_forward_diagnostics(monkeypatch)
     out = run_replay(ReplaySpec("gs1_ideal", "legacy"), LEDGER)
+    # identical inputs up to the forward stage: the second path reuses its diagnostics
+    assert len(calls) == 1
     assert out.error is None
     path = next(c for c in out.checks if c.name == "legacy_dict_path")
     assert path.verdict == "pass"
@@ -51,7 +65,9 @@ def test_legacy_dict_path_reruns_every_stage_when_the_bridge_changes_the_config(
         return dataclasses.replace(config, learning_rate=config.learning_rate * 10)
 
     monkeypatch.setattr(legacy, "config_from_legacy", lossy)
+    calls = _count_forward_diagnostics(monkeypatch)
     out = run_replay(ReplaySpec("gs1_ideal", "current"), LEDGER)
+    assert len(calls) == 2   # another config: the second path computes its own
     path = next(c for c in out.checks if c.name == "legacy_dict_path")
     assert path.verdict == "fail" and path.stage == "train", path
     assert {stage_of(k) for k in out.legacy_record["values"]} == set(CORE_STAGES) | set(
