@@ -46,6 +46,7 @@ Every missing or inconsistent field raises `DataContractError` whose key is the 
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -293,9 +294,18 @@ def read_cxi(path, *, entry: str | None = None, probe=None, translation_sign: in
     if not path.is_file():
         raise FileNotFoundError(f"CXI file not found: {path}")
     f = _open_h5(path)
-    try:
+    with _closed_on_error(f, path):
         return _read_open(f, path, entry=entry, probe=probe, sign=translation_sign,
                           clip_negative=clip_negative, check_values=check_values)
+
+
+@contextlib.contextmanager
+def _closed_on_error(f, path: pathlib.Path):
+    """Close the open HDF5 file `f` when the block raises (it stays open for a lazy result
+    otherwise); an error h5py raised on a damaged file becomes a DataContractError naming
+    `path`, a typed error passes as it is."""
+    try:
+        yield
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
         f.close()
         if isinstance(exc, DataContractError) or not _raised_in_h5py(exc):
@@ -404,7 +414,7 @@ def open_hdf5(path, *, check_values: bool = True, **options):
 
     path = pathlib.Path(path)
     f = _open_h5(path)
-    try:
+    with _closed_on_error(f, path):
         if is_cxi(f) or options.get("entry"):
             return _read_open(f, path, entry=options.pop("entry", None),
                               probe=options.pop("probe", None),
@@ -420,14 +430,6 @@ def open_hdf5(path, *, check_values: bool = True, **options):
                                 "required field missing: neither a CXI file, PtyLab's layout "
                                 "(ptychogram, encoder, ...) nor the contract's keys (diff3d, "
                                 "xcoords, ...) at the root")
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as exc:
-        f.close()
-        if isinstance(exc, DataContractError) or not _raised_in_h5py(exc):
-            raise
-        raise _corrupt_structure(path, exc) from exc
-    except BaseException:
-        f.close()
-        raise
 
 
 #: room an HDF5 file of write_cxi takes beyond its arrays (headers, attributes, metadata), a
