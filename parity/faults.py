@@ -7,7 +7,8 @@ and calls `parse_faults`. Every fault must make `python -m parity check` exit 1,
 stage listed here (tests/parity/test_invariants.py and test_cli.py run each one). The
 TRAINING_FAULTS break learning while every scale stays right: they act in the train stage, so
 only a tier that trains (`python -m parity check --tier trained`) sees them, and there they must
-fail a trained check (tests/parity/test_trained.py runs each one). Never set them in production.
+fail a trained check (tests/parity/test_trained_faults.py runs each one). Never set them in
+production.
 """
 from __future__ import annotations
 

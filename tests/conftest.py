@@ -1,6 +1,7 @@
 """Shared test fixtures: the golden directory, the tolerance ledger and the experimental probe."""
 import contextlib
 import importlib.util
+import os
 import pathlib
 import sys
 from collections.abc import Iterator
@@ -16,11 +17,35 @@ LEDGER_PATH = GOLDEN_DIR / LEDGER_NAME
 EXPERIMENTAL_PROBE = ROOT / "ptycho" / "data" / "probe_fly001_64.npz"
 
 
+def _bench_selected(config) -> bool:
+    """Whether the mark expression selects the timed benchmarks (`-m bench`)."""
+    markexpr = (config.getoption("markexpr", default="") or "").replace("not bench", "")
+    return "bench" in markexpr
+
+
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (the default addopts) means no workers when benchmarks are selected
     (`-m bench`): pytest-benchmark times nothing under xdist. None: xdist's own count."""
-    markexpr = (config.getoption("markexpr", default="") or "").replace("not bench", "")
-    return 0 if "bench" in markexpr else None
+    return 0 if _bench_selected(config) else None
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow` tests first, otherwise in collection order (a stable sort). pytest-xdist's
+    `--dist loadfile` hands out whole files in the order their first test was collected, so
+    the files that train (minutes each) start at once and the short ones fill in behind them,
+    instead of a long file starting last while the other worker idles (the longest-first
+    rule for the makespan)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A distributed run without `-m bench` times no benchmark (the smoke sizes switch the
+    fixture off themselves): say so to pytest-benchmark, which otherwise disables itself
+    and writes a PytestBenchmarkWarning to stderr at the end of every default run."""
+    distributed = config.getoption("dist", "no") != "no" or "PYTEST_XDIST_WORKER" in os.environ
+    if distributed and not _bench_selected(config) and hasattr(config.option, "benchmark_disable"):
+        config.option.benchmark_disable = True
 
 
 def ledger_tolerance(name: str) -> float:

@@ -83,6 +83,21 @@ def check_spec_object_options(v, ctx: CheckContext) -> Result | None:
                        "spec_object_options", "lines_object options")
 
 
+@check("object")
+def check_spec_object_grf(v, ctx: CheckContext) -> Result | None:
+    """The Gaussian-random-field generator equals its documented recipe (two independent
+    seeded fields, amplitude first, Fourier Gaussian filter, standardized; amplitude mapped
+    onto amplitude_range, phase phase_std * field clipped to [-pi, pi]) on two non-square
+    cases, and its amplitude spans amplitude_range exactly."""
+    s = _spec(v, "object")
+    if s is None or "object.spec.grf_reference_error" not in v:
+        return None
+    return parts_check(ctx, [("shape/dtype", _flag(s("grf_shape_ok"))),
+                             ("O vs recipe", s("grf_reference_error")),
+                             ("amplitude span", s("grf_span_error"))],
+                       "spec_object_grf", "grf_object vs its documented recipe")
+
+
 # ---------------------------------------------------------------------------------- probe
 @check("probe")
 def check_spec_probe_recipe(v, ctx: CheckContext) -> Result | None:

@@ -47,12 +47,12 @@ def _x_raw(st) -> np.ndarray:
 
 
 def _object(st) -> dict:
-    from ptycho.objects import lines_object
+    from ptycho.objects import grf_object, lines_object
 
-    if st.scenario.object_kind != "lines":
-        return {}
-    out = objects.lines_spec(st.art.object, size=st.sizes.object_size, seed=st.config.seed)
-    out.update(objects.lines_option_spec(lines_object, seed=st.config.seed))
+    out = objects.grf_spec(grf_object, seed=st.config.seed)
+    if st.scenario.object_kind == "lines":
+        out.update(objects.lines_spec(st.art.object, size=st.sizes.object_size, seed=st.config.seed))
+        out.update(objects.lines_option_spec(lines_object, seed=st.config.seed))
     return out
 
 

@@ -8,6 +8,14 @@
   [0, 1 + 2 + 5] = [0, 8] whatever the seed or size.
 - Options: normalize='max' only rescales (max exactly 1, |O_max| = |O| / max|O|); phase='coupled'
   leaves the amplitude unchanged and sets the phase pi*tanh((A - max/2)/(3*mean)).
+
+The Gaussian-random-field object (ptycho.objects.grf_object docstring), checked in every replay
+on two small non-square objects since no gate scenario uses it as its object:
+- Two fields from numpy.random.default_rng(seed), amplitude first: each white standard-normal
+  noise filtered in Fourier space by exp(-2 pi^2 l^2 |k|^2) (k in cycles/px, periodic),
+  standardized to mean 0 and (population) std 1.
+- Amplitude: the first field mapped affinely onto amplitude_range (its min and max exactly);
+  phase: phase_std times the second field, clipped to [-pi, pi]; complex64.
 """
 from __future__ import annotations
 
@@ -15,6 +23,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from scipy import fft as sfft
 from scipy.ndimage import gaussian_filter
 
 from .sampling import rel_max
@@ -107,3 +116,52 @@ def lines_option_spec(make, *, seed: int, size: int = OPTION_SIZE,
         "coupled_amplitude_error": float(np.max(np.abs(np.abs(coupled) - base))) / top,
         "coupled_phase_error": float(np.max(np.abs(dphi))),
     }
+
+
+#: GRF cases exercised in every replay: (shape, options); the second clips its phase
+GRF_CASES = (((40, 56), {}),
+             ((48, 36), {"correlation_length": 3.0, "amplitude_range": (0.2, 0.9),
+                         "phase_std": 2.5}))
+
+
+def grf_field_reference(noise: np.ndarray, correlation_length: float) -> np.ndarray:
+    """The documented field of one white-noise draw: real-FFT filtered by
+    exp(-2 pi^2 l^2 |k|^2), then mean 0 and population std 1 (float64, noise's shape)."""
+    rows, cols = noise.shape
+    k2 = sfft.fftfreq(rows)[:, None] ** 2 + sfft.rfftfreq(cols)[None, :] ** 2
+    field = sfft.irfft2(sfft.rfft2(noise) * np.exp(-2.0 * math.pi**2 * correlation_length**2 * k2),
+                        s=noise.shape)
+    field = field - field.mean()
+    return field / math.sqrt(float(np.mean(field * field)))
+
+
+def grf_reference(shape: tuple[int, int], seed: int, *, correlation_length: float = 8.0,
+                  amplitude_range=(0.5, 1.0), phase_std: float = 0.5) -> np.ndarray:
+    """(H, W) complex128 GRF object from the documented recipe (grf_field_reference)."""
+    rng = np.random.default_rng(seed)
+    f_amp = grf_field_reference(rng.standard_normal(shape), correlation_length)
+    f_phase = grf_field_reference(rng.standard_normal(shape), correlation_length)
+    lo, hi = amplitude_range
+    amp = lo + (hi - lo) * (f_amp - f_amp.min()) / (f_amp.max() - f_amp.min())
+    return amp * np.exp(1j * np.clip(phase_std * f_phase, -math.pi, math.pi))
+
+
+def grf_spec(make, *, seed: int) -> dict:
+    """The product's grf_object (`make`) against its specification on GRF_CASES.
+
+    shape_ok: every case (H, W) complex64; reference_error: max over cases of
+    max|O - O_ref| / max|O_ref|; span_error: max over cases of |min|O| - a_min| and
+    |max|O| - a_max| (the amplitude spans amplitude_range exactly, up to complex64 storage).
+    """
+    shape_ok, ref_err, span_err = True, 0.0, 0.0
+    for shape, options in GRF_CASES:
+        obj = np.asarray(make(shape, seed=seed, **options))
+        shape_ok = shape_ok and obj.shape == shape and obj.dtype == np.complex64
+        ref = grf_reference(shape, seed, **options)
+        ref_err = max(ref_err, float(np.max(np.abs(obj.astype(np.complex128) - ref)))
+                      / float(np.max(np.abs(ref))))
+        lo, hi = options.get("amplitude_range", (0.5, 1.0))
+        amp = np.abs(obj.astype(np.complex128))
+        span_err = max(span_err, abs(float(amp.min()) - lo), abs(float(amp.max()) - hi))
+    return {"grf_shape_ok": bool(shape_ok), "grf_reference_error": ref_err,
+            "grf_span_error": span_err}

@@ -111,6 +111,7 @@ BREAKERS = {
     "spec_object_recipe": ("object.spec.reference_error", lambda v: 1e-3),
     "spec_object_range": ("object.spec.amplitude_max", lambda v: 8.5),
     "spec_object_options": ("object.spec.coupled_phase_error", lambda v: 0.1),
+    "spec_object_grf": ("object.spec.grf_reference_error", lambda v: 1e-3),
     "spec_probe_recipe": ("probe.spec.reference_error", lambda v: 1e-3),
     "spec_probe_mask": ("probe.spec.mask_pixel_errors", lambda v: 4),
     "spec_probe_scale": ("probe.spec.scale_option_error", lambda v: 0.5),

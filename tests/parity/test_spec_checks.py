@@ -77,6 +77,21 @@ def _breaker_swapped_blur(monkeypatch):
     monkeypatch.setattr(objects, "LINES_FILTER", ((1.0, 5.0), (5.0, 2.0), (10.0, 1.0)))
 
 
+def _breaker_grf_phase_from_amplitude(monkeypatch):
+    """The blind batch's grf_phase_from_amplitude_field: grf_object's phase made from the
+    amplitude's field (every second field of a call repeats the first)."""
+    from ptycho import objects
+    real, last = objects.gaussian_random_field, []
+
+    def field(shape, correlation_length, rng):
+        out = real(shape, correlation_length, rng)
+        if last:
+            return last.pop()
+        last.append(out)
+        return out
+    monkeypatch.setattr(objects, "gaussian_random_field", field)
+
+
 def _breaker_window_pi(monkeypatch):
     from ptycho import probe
     real = probe.gaussian
@@ -122,6 +137,7 @@ def _breaker_counts_per_group(monkeypatch):
 
 DATA_BREAKERS = {
     "spec_object_recipe": ("gs1_ideal", _breaker_swapped_blur),
+    "spec_object_grf": ("gs1_ideal", _breaker_grf_phase_from_amplitude),
     "spec_probe_recipe": ("gs1_ideal", _breaker_window_pi),
     "spec_scan_stream": ("gs1_ideal", _breaker_diagonal_scan),
     "spec_simulate_poisson": ("gs1_ideal", _breaker_no_fftshift),
