@@ -17,6 +17,7 @@ from ptycho import atomic
 
 from . import jsonsafe
 from .checks import FAIL, PASS, WARN, Check, first_failure
+from .curve_figure import curve_png
 from .records import REPORT_SCHEMA, STAGES
 
 
@@ -39,6 +40,9 @@ class ReplayResult:
     comparison: dict[str, Any] = field(default_factory=dict)
     #: the images of that comparison (truth, PINN, ePIE, baseline, covered); not in report.json
     images: dict[str, Any] | None = field(default=None, repr=False)
+    #: the held-out learning curve ({series: list}, parity.curve_figure.curve_of); {} where the
+    #: tier records none; in the telemetry, not in report.json
+    curve: dict[str, list] = field(default_factory=dict, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -262,7 +266,8 @@ def _scales_png(results: Sequence[ReplayResult], path: pathlib.Path) -> None:
     axes[1].bar(range(len(rows)), implied, color="#6a1b9a", label="implied max amplitude")
     axes[1].scatter(range(len(rows)), ceiling, color="#c62828", marker="_", s=300,
                     label="activation ceiling (inf clipped)")
-    axes[1].set_yscale("log")
+    if rows:  # no replay got as far as its scales (all errored): empty axes, not a crash
+        axes[1].set_yscale("log")
     axes[1].set_title("reachability: target vs ceiling (before training)", fontsize=9)
     axes[1].legend(fontsize=7)
     for ax in axes:
@@ -299,6 +304,16 @@ def write_report(out_dir: str | os.PathLike, results: Sequence[ReplayResult], *,
                     paths[name] = out / name
                     comparison_png(r, paths[name])
                     md[-2:-2] = [f"![{r.scenario}/{r.profile}]({name})", ""]
+        curves = [r for r in results if r.curve.get("epoch")]
+        if curves:
+            md[-2:-2] = ["## Learning curves (held-out data)", ""]
+            for r in curves:
+                name = f"curve_{r.scenario}__{r.profile}.png"
+                paths[name] = out / name
+                curve_png(r.curve, paths[name],
+                          title=f"{r.scenario} / {r.profile} ({r.tier}): held-out learning curve",
+                          epie_pearson=r.comparison.get("ePIE", {}).get("amplitude.pearson"))
+                md[-2:-2] = [f"![{r.scenario}/{r.profile} learning curve]({name})", ""]
         md.extend(checks_markdown(r) for r in results)
         doc = {"schema": REPORT_SCHEMA, "meta": dict(meta), "wall_s": wall_s,
                "ok": n_fail == 0, "replays": [r.to_dict() for r in results]}
@@ -306,7 +321,7 @@ def write_report(out_dir: str | os.PathLike, results: Sequence[ReplayResult], *,
         paths["markdown"] = atomic.write_text(out / "report.md", "\n".join(md))
     except BaseException:  # a report is whole or absent: no file of it claims a verdict alone
         for name in ("invariants.png", "scales.png", "report.json", "report.md",
-                     *(n for n in paths if n.startswith("comparison_"))):
+                     *(n for n in paths if n.startswith(("comparison_", "curve_")))):
             (out / name).unlink(missing_ok=True)
         raise
     return paths

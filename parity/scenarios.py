@@ -96,6 +96,8 @@ class TierSize:
     verify_learning: whether the tier trains long enough for `learns_structure`,
     `loss_decreases`, `saturation` and `legacy_ratio` to be held
     (fail) rather than reported (warn); see the trained tier's gridsize-2 entry.
+    curve_every: k > 0 records the held-out learning curve after every k-th epoch and the last
+    (parity.stages.curve; split 'object' only); 0: none.
     """
 
     object_size: int
@@ -108,10 +110,14 @@ class TierSize:
     verify_training: bool = True
     trains: bool = False
     verify_learning: bool = True
+    curve_every: int = 0
 
     def __post_init__(self):
         if self.split not in SPLITS:
             raise ConfigError("split", f"must be one of {SPLITS}, got {self.split!r}")
+        if isinstance(self.curve_every, bool) or not isinstance(self.curve_every, int) \
+                or self.curve_every < 0:
+            raise ConfigError("curve_every", f"must be an int >= 0, got {self.curve_every!r}")
 
     def settings(self) -> dict[str, Any]:
         out = {"n_groups": self.n_groups, "batch_size": self.batch_size,
@@ -138,9 +144,11 @@ TIERS: Mapping[tuple[str, int], TierSize] = MappingProxyType({
                              nepochs=10, n_filters_scale=1, split="object", trains=True,
                              verify_learning=False),
     ("reduced", 1): TierSize(object_size=392, n_images=512, n_groups=512, batch_size=16,
-                             nepochs=30, n_filters_scale=1, split="object", trains=True),
+                             nepochs=30, n_filters_scale=1, split="object", trains=True,
+                             curve_every=2),
     ("reduced", 2): TierSize(object_size=392, n_images=512, n_groups=512, batch_size=16,
-                             nepochs=30, n_filters_scale=1, split="object", trains=True),
+                             nepochs=30, n_filters_scale=1, split="object", trains=True,
+                             curve_every=2),
     ("full", 1): TierSize(object_size=392, n_images=2000, n_groups=1000, batch_size=16,
                           nepochs=None, n_filters_scale=2, split="y", trains=True),
     ("full", 2): TierSize(object_size=392, n_images=8000, n_groups=1000, batch_size=16,

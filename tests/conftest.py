@@ -30,11 +30,12 @@ def pytest_xdist_auto_num_workers(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """`slow` tests first, otherwise in collection order (a stable sort). pytest-xdist's
-    `--dist loadfile` hands out whole files in the order their first test was collected, so
-    the files that train (minutes each) start at once and the short ones fill in behind them,
-    instead of a long file starting last while the other worker idles (the longest-first
-    rule for the makespan)."""
+    """`slow` tests first, otherwise in collection order (a stable sort). With `--dist
+    loadfile --no-loadscope-reorder` (the default options) pytest-xdist hands out whole files
+    in the order their first test was collected, so the files that train (minutes each) start
+    at once and the short ones fill in behind them (the longest-first rule for the makespan).
+    xdist's own reordering sorts files by their number of tests, which puts the trained tier's
+    few long tests last while the other worker idles: measured 592 s vs 459 s busy per worker."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

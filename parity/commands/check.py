@@ -9,6 +9,7 @@ import time
 from .. import golden as G
 from .. import jsonsafe
 from ..checks import PAIR_PROFILES, evaluate_pair
+from ..curve_figure import curve_of
 from ..model_cache import ModelCache
 from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
 from ..report import (ReplayResult, comparison_markdown, comparison_of, default_out_dir,
@@ -95,7 +96,8 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
                            error=outcome.error, scalars=outcome.scalars(),
                            comparison=comparison_of((outcome.record or {}).get("values", {}),
                                                     outcome.artifacts),
-                           images=outcome.artifacts.get("images"))
+                           images=outcome.artifacts.get("images"),
+                           curve=curve_of((outcome.record or {}).get("values", {})))
         if outcome.record is not None and outcome.record.get("values"):
             tfile = out / "telemetry" / f"{scenario}__{profile}__{tier}.json"
             jsonsafe.write_json(tfile, outcome.record)

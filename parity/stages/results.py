@@ -23,7 +23,7 @@ from .state import StageState
 SATURATION_MARGIN = 0.01
 
 
-def _infer_container(st: StageState):
+def infer_container(st: StageState):
     """(fed container, grouped) to reconstruct: the held-out object or the test half of the
     scan when the tier splits, else the training groups. The test data are fed in the units of
     the TRAINING plan (the network learned the map from the training feed to |O|)."""
@@ -52,7 +52,7 @@ def stage_infer(st: StageState) -> dict[str, Any]:
 
     if not st.art.has("trained"):
         return {"mode": "probe"}
-    fed, grouped = _infer_container(st)
+    fed, grouped = infer_container(st)
     icfg = InferenceConfig(model=st.config.model, batch_size=FORWARD_BATCH, seed=st.config.seed)
     start = time.perf_counter()
     patches = reconstruct(st.art.trained.diffraction_to_obj, fed, st.art.plan, icfg)

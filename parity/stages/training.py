@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import consistency
 from ..telemetry import prefixed
+from . import curve
 from .state import StageState
 
 
@@ -73,8 +74,17 @@ def stage_train(st: StageState) -> dict[str, Any]:
         cfg = dataclasses.replace(cfg, learning_rate=cfg.learning_rate * 1e-4)
     if st.fault("single_epoch"):
         cfg = dataclasses.replace(cfg, nepochs=1)
+    frame = None
+    if st.sizes.curve_every and st.art.has("raw_test"):
+        from .results import infer_container
+
+        fed, grouped = infer_container(st)
+        frame = curve.held_out_frame(fed, grouped, st.art.plan, cfg, probe=st.art.probe,
+                                     mask=st.art.mask, size=st.sizes.object_size)
     res = train(st.art.fed, st.art.plan, cfg, probe=st.art.probe,
-                max_offset=st.art.planned_max_offset, model=_faulty_model(st))
+                max_offset=st.art.planned_max_offset, model=_faulty_model(st),
+                callbacks=[curve.curve_callback(frame, st.sizes.curve_every, cfg.nepochs)]
+                if frame is not None else [])
     st.art.trained = res
     loss = res.history.get("loss", [])
     floor = loss_floor(st)
@@ -88,5 +98,7 @@ def stage_train(st: StageState) -> dict[str, Any]:
     st.art.epoch_seconds = list(res.epoch_seconds)  # wall times: not telemetry
     if "val_loss" in res.history:
         out["val_loss_last"] = res.history["val_loss"][-1]
+    if frame is not None:
+        out.update(curve.curve_values(frame.points))
     return out
 

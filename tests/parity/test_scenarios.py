@@ -1,4 +1,6 @@
 """Scenario registry, tier sizes (issue 4) and the precedence of resolved replay configs."""
+import pathlib
+
 import pytest
 
 from parity.scenarios import (SCENARIOS, SWEEPS, TIERS, all_replays, get_scenario,
@@ -115,3 +117,12 @@ def test_all_replays_is_every_scenario_times_both_profiles():
     assert len(pairs) == 2 * len(SCENARIOS) == 16
     assert pairs[0] == ("gs1_ideal", "legacy") and pairs[1] == ("gs1_ideal", "current")
     assert all_replays(["gs2_ideal"], ["current"]) == [("gs2_ideal", "current")]
+
+
+def test_readme_states_the_reduced_tiers_curve_interval():
+    """The README's description of the reduced tier's learning curve says the code's interval."""
+    k = TIERS[("reduced", 1)].curve_every
+    assert [TIERS[("reduced", g)].curve_every for g in (1, 2)] == [k, k] and k > 0
+    words = {1: "after every epoch", 2: "after every 2nd epoch", 3: "after every 3rd epoch"}
+    readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert words.get(k, f"after every {k}th epoch") in " ".join(readme.split())
