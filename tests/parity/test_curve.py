@@ -49,9 +49,9 @@ def test_points_after_every_kth_epoch_and_the_last_one_is_the_trained_model(setu
     assert [p["epoch"] for p in frame.points] == epochs
     after = curve.curve_point(frame, result.diffraction_to_obj, 3)
     assert frame.points[-1] == after  # the same weights, the same evaluation, bit for bit
-    for p in frame.points:
+    for p in frame.points:  # (the baseline's r may move: registration picks the pixels)
         assert -1.0 <= p["amplitude_pearson"] <= 1.0 and p["rmse_ratio"] > 0
-        assert p["baseline_pearson"] == frame.points[0]["baseline_pearson"]
+        assert -1.0 <= p["baseline_pearson"] <= 1.0 and 0.0 <= p["twin_fraction"] <= 1.0
     values = curve.curve_values(frame.points)
     assert set(values) == {f"curve.{k}" for k in curve.SERIES}
     assert values["curve.epoch"] == epochs
