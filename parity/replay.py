@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -22,6 +23,8 @@ from . import interrupts
 from .checks import (PAIR_PROFILES, Check, check_legacy_fresh, check_legacy_path, evaluate,
                      evaluate_pair, sort_checks)
 from .model_cache import ModelCache
+from .progress import PLAIN_STAGE_S, on_terminal
+from .progress import line as progress_line
 from .records import CORE_STAGES, DIAGNOSTIC_STAGES, TRAIN_STAGES, stage_of
 from .replay_spec import (GROUPINGS, LOW_CEILING, ReplaySpec, ResolvedReplay, replay_config,
                           resolve)
@@ -73,16 +76,16 @@ def run_stages(replay: ResolvedReplay, *, path: str = "dataclass",
         list(TRAIN_STAGES) if spec.train else list(DIAGNOSTIC_STAGES))
     rec = Recorder(_meta(spec, replay.config, path))
     st = StageState(replay, rec, models, shared=shared if shared is not None else {})
-    bar = None
-    if progress:
+    bar, label = None, f"{spec.scenario}/{spec.profile} [{path}]"
+    if progress and on_terminal():
         from tqdm import tqdm
 
-        bar = tqdm(total=len(names), desc=f"{spec.scenario}/{spec.profile} [{path}]",
-                   unit="stage", leave=False, disable=None)  # None: off when not a TTY
+        bar = tqdm(total=len(names), desc=label, unit="stage", leave=False)
     try:
         for name in names:
             if bar is not None:
                 bar.set_postfix_str(name)
+            t0 = time.perf_counter()
             try:
                 values = STAGE_FUNCTIONS[name](st)
                 values.update(spec_values(name, st, values))
@@ -92,6 +95,8 @@ def run_stages(replay: ResolvedReplay, *, path: str = "dataclass",
             rec.record(name, values)
             if bar is not None:
                 bar.update(1)
+            elif progress and time.perf_counter() - t0 >= PLAIN_STAGE_S:
+                progress_line(f"  {label} {name}: {time.perf_counter() - t0:.0f} s")
     finally:
         if bar is not None:
             bar.close()

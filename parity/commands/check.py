@@ -11,6 +11,8 @@ from .. import jsonsafe
 from ..checks import PAIR_PROFILES, evaluate_pair
 from ..curve_figure import curve_of
 from ..model_cache import ModelCache
+from ..progress import PLAIN_STAGE_S
+from ..progress import line as progress_line
 from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
 from ..report import (ReplayResult, comparison_markdown, comparison_of, default_out_dir,
                       summary_markdown, write_report)
@@ -106,6 +108,9 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
                 res.golden, res.golden_detail = golden_status(outcome.record, golden_dir, ledger)
         res.wall_s = time.perf_counter() - t1 + (remote[i][1] if remote is not None else 0.0)
         results.append(res)
+        if progress:
+            progress_line(f"[{i + 1}/{len(pairs)}] {scenario}/{profile}: {res.status} "
+                          f"({res.wall_s:.1f} s)")
         records.append(outcome.record)
     add_pair_checks(results, records, ledger)
     orphans = orphans_of(golden_dir) if use_golden else []
@@ -167,7 +172,9 @@ def register_check(sub) -> None:
     p.add_argument("--out", type=pathlib.Path, help="report directory (default reports/<UTC stamp>/)")
     add_golden_dir_option(p)
     p.add_argument("--no-golden", action="store_true", help="skip the golden comparison")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar per replay on a terminal; elsewhere one line per "
+                        f"replay and per stage of {PLAIN_STAGE_S:g} s or more, on stderr)")
     add_cluster_options(p, "run the replays",
                         "e.g. tcp://127.0.0.1:8786; workers need this project installed")
     p.set_defaults(func=_cmd_check)

@@ -6,6 +6,7 @@ import sys
 
 from .. import jsonsafe
 from ..checks import FAIL
+from ..progress import PLAIN_STAGE_S
 from ..replay import GROUPINGS, ReplaySpec, pair_checks, run_replay
 from ..scenarios import TIER_NAMES, tier_trains
 from .common import EXIT_FAIL, EXIT_OK, add_golden_dir_option, faults_from_env, ledger
@@ -67,5 +68,7 @@ def register_replay(sub) -> None:
     p.add_argument("--no-pair", action="store_true",
                    help="skip the pair checks (legacy_ratio): a legacy replay that trains also "
                         "replays the current profile (dataclass path) for them, as `check` does")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress (a bar on a terminal; elsewhere one line per stage of "
+                        f"{PLAIN_STAGE_S:g} s or more, on stderr)")
     p.set_defaults(func=_cmd_replay)

@@ -1,6 +1,7 @@
 """`python -m parity`: every command has --help, exit codes 0/1/2, the check end to end."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -175,8 +176,9 @@ def test_check_passes_end_to_end_on_the_clean_tree(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "**16/16 replays ok**" in proc.stdout
     assert (tmp_path / "report.md").is_file()
-    # quiet by default: no TensorFlow C++ log line (CUDA probing, tf.data) on a CPU-only machine
-    assert absl_lines(proc.stderr) == [], proc.stderr
+    # quiet by default: no TensorFlow C++ log line (CUDA probing, tf.data) on a CPU-only machine;
+    # --quiet: no progress line either, so nothing at all
+    assert absl_lines(proc.stderr) == [] and proc.stderr == "", proc.stderr
 
 
 # --------------------------------------------------------------------------- golden
@@ -311,3 +313,15 @@ def test_check_golden_failure_names_file_and_command(tmp_path, capsys):
             f"update --scenario gs1_ideal --profile current --golden-dir {gdir}`") in printed
     replay = json.loads((tmp_path / "r" / "report.json").read_text())["replays"][0]
     assert replay["golden"] == "changed" and str(path) in replay["golden_detail"][0]
+
+
+
+def test_check_reports_progress_as_plain_lines_when_stderr_is_not_a_terminal(tmp_path):
+    """A CI log (stderr a pipe) gets one line per finished replay (`--quiet`: none, asserted
+    by test_check_passes_end_to_end_on_the_clean_tree)."""
+    proc = _run(["check", "--scenario", "gs1_ideal", "--profile", "current", "--no-golden",
+                 "--out", str(tmp_path)])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"\[1/1\] gs1_ideal/current: ok \(\d+\.\d s\)",
+                                            lines[0]), proc.stderr
