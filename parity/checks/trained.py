@@ -115,3 +115,28 @@ def check_saturation(v, ctx: CheckContext) -> Result:
     return Result(obs, pred, held(ok, v, "evaluate.verifies_learning"),
                   f"observed saturated fraction {obs:.3f} vs predicted {pred:.3f} (ceiling "
                   f"{v['evaluate.saturation.ceiling']:g}; bound +-{tol:g})")
+
+
+def has_curve(values: Mapping[str, Any]) -> bool:
+    """Whether the record holds a held-out learning curve (parity.stages.curve)."""
+    return bool(values.get("train.curve.epoch"))
+
+
+@check("evaluate", kind="trained", applies=has_curve)
+def check_curve_ends_at_evaluate(v, ctx: CheckContext) -> Result:
+    """The learning curve's last point was taken after the last epoch and equals the evaluate
+    stage's amplitude r and RMSE over the baseline's: the callback that drew the curve and the
+    evaluate stage judged the same weights on the same held-out data (the same computation,
+    bit for bit)."""
+    tol = ctx.tol("curve_ends_at_evaluate")
+    epochs, last = v["train.epochs"], v["train.curve.epoch"][-1]
+    r, r_end = v[_A + "pearson.model"], v["train.curve.amplitude_pearson"][-1]
+    ratio = v[_A + "rmse.model"] / v[_A + "rmse.baseline"]
+    ratio_end = v["train.curve.rmse_ratio"][-1]
+    dev = max(abs(r_end - r), abs(ratio_end - ratio)) if finite(r, r_end, ratio, ratio_end) \
+        else float("inf")
+    ok = last == epochs and dev <= tol
+    return Result(dev, tol, PASS if ok else FAIL,
+                  f"curve's last point (epoch {last} of {epochs}): r {r_end:.6g} vs evaluate "
+                  f"{r:.6g}, RMSE ratio {ratio_end:.6g} vs {ratio:.6g} (worst diff {dev:.3g}, "
+                  f"bound {tol:g})")

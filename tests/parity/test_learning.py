@@ -77,6 +77,8 @@ BREAKERS = {
     "loss_decreases": ("train.loss_excess_ratio", 0.9),
     # the ceiling never reached: nothing saturates where the prediction says 11% does
     "saturation": ("evaluate.saturation.observed_fraction", 0.0 + 0.11 + 0.2),
+    # the evaluate stage judged other weights than the curve's last point (e.g. a stale model)
+    "curve_ends_at_evaluate": ("train.curve.amplitude_pearson", [0.9, 0.949]),
 }
 
 
@@ -87,7 +89,8 @@ def test_every_trained_check_has_a_breaker():
 @pytest.mark.parametrize("name", sorted(BREAKERS))
 def test_breaker_fails_only_its_check(name):
     key, bad = BREAKERS[name]
-    base, profile = (LEGACY, "legacy") if name == "saturation" else (CLEAN, "current")
+    base, profile = {"saturation": (LEGACY, "legacy"),
+                     "curve_ends_at_evaluate": (CURVE, "current")}.get(name, (CLEAN, "current"))
     verdicts = _verdicts({**base, key: bad}, profile)
     assert verdicts[name] == FAIL
     assert {n for n, v in verdicts.items() if v == FAIL} == {name}
@@ -151,3 +154,19 @@ def test_legacy_ratio_pair(tol):
     assert check_legacy_ratio({**LEGACY, "evaluate.saturation.predicted_fraction": 0.9},
                               CLEAN, LEDGER) is None
     assert check_legacy_ratio({**LEGACY, "train.mode": "probe"}, CLEAN, LEDGER) is None
+
+
+CURVE = {**CLEAN, "train.curve.epoch": [5, 10], "train.curve.amplitude_pearson": [0.9, 0.950],
+         "train.curve.rmse_ratio": [0.6, 0.4], A + "rmse.model": 0.2, A + "rmse.baseline": 0.5}
+
+
+def test_curve_ends_at_evaluate_holds_only_the_same_computation():
+    """Applies only with a curve; passes when its last point is the evaluate stage's; fails
+    when the curve stopped early or its last point judged other weights or data."""
+    assert "curve_ends_at_evaluate" not in _verdicts(CLEAN)
+    assert _verdicts(CURVE)["curve_ends_at_evaluate"] == PASS
+    for bad in ({"train.curve.epoch": [5, 9]},                        # last point not at the end
+                {"train.curve.amplitude_pearson": [0.9, 0.949]},     # another model's r
+                {"train.curve.rmse_ratio": [0.6, 0.41]},             # another RMSE
+                {"train.curve.amplitude_pearson": [0.9, math.nan]}):
+        assert _verdicts({**CURVE, **bad})["curve_ends_at_evaluate"] == FAIL, bad
