@@ -105,7 +105,8 @@ def _feed_capture():
 
 def training_feed(model, fed, plan, config, probe, max_offset: float) -> dict[str, Any]:
     """Rows `ptycho.train.train` feeds the optimizer (one epoch, shuffled and unshuffled),
-    each matched to the container group whose scaled diffraction it is (exact float32 match):
+    each matched to a container group whose scaled diffraction it is (exact float32 match; of
+    groups with equal contents, the next one not yet fed):
     label_error = max over rows of max|counts label - (external_scale * X_fed)**2| / max of
     it (and the amplitude label vs external_scale * X_fed when MAE is on); unmatched rows
     (inputs not equal to any group) and coords rows differing from that group's count; per
@@ -119,7 +120,12 @@ def training_feed(model, fed, plan, config, probe, max_offset: float) -> dict[st
     scaled = scaled_diffraction(sub, plan)
     expected = scaled.astype(np.float64)
     coords = np.asarray(sub.coords_nominal_np, np.float32)
-    lookup = {scaled[b].tobytes(): b for b in range(n)}
+    # groups by content: two groups may hold the same members (gridsize > 1 draws groups with
+    # replacement), so each content lists all of its groups and a fed row takes the next
+    # one not yet fed; a row that finds all of them fed is a group fed twice
+    lookup: dict[bytes, list[int]] = {}
+    for b in range(n):
+        lookup.setdefault(scaled[b].tobytes(), []).append(b)
     cfg = replace(config, nepochs=1)
     rows = {True: 0, False: 0}
     unmatched = coords_bad = 0
@@ -128,13 +134,15 @@ def training_feed(model, fed, plan, config, probe, max_offset: float) -> dict[st
         cap = _feed_capture()
         train(sub, plan, cfg, probe=probe, max_offset=max_offset, shuffle=shuffle,
               callbacks=[cap], model=model)
+        unfed = {key: list(groups) for key, groups in lookup.items()}
         for x, y in cap.batches:
             for r in range(x["diffraction"].shape[0]):
                 rows[shuffle] += 1
-                b = lookup.get(np.ascontiguousarray(x["diffraction"][r]).tobytes())
-                if b is None:
+                key = np.ascontiguousarray(x["diffraction"][r]).tobytes()
+                if key not in lookup:
                     unmatched += 1
                     continue
+                b = unfed[key].pop(0) if unfed[key] else lookup[key][0]
                 seen.add((shuffle, b))
                 if not np.array_equal(x["coords_relative"][r], coords[b]):
                     coords_bad += 1

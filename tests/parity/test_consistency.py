@@ -177,6 +177,34 @@ def test_misaligned_training_feed_fails_training_feed(monkeypatch):
     assert_caught(record, "training_feed", ledger=LEDGER)
 
 
+def test_groups_with_the_same_members_are_fed_once_each(monkeypatch):
+    """Gridsize 2 may draw two groups with the same members (the reduced tier's 512 groups of
+    gs2 do): each is matched to a group of its own, and the feed passes."""
+    from ptycho import grouping
+
+    real = grouping.draw_members
+
+    def twins(rng, candidates, C):
+        members = real(rng, candidates, C)
+        members[1] = members[0]
+        return members
+    monkeypatch.setattr(grouping, "draw_members", twins)
+    record, checks = _checks("gs2_ideal", stages=TRAIN)
+    v = record["values"]
+    assert checks["training_feed"].verdict == PASS, checks["training_feed"]
+    assert v["train.feed.distinct_groups_unshuffled"] == v["train.feed.rows_unshuffled"] > 0
+
+
+def test_a_group_fed_twice_fails_training_feed(monkeypatch):
+    """The first training group fed twice and the last not at all (an off-by-one split)."""
+    from ptycho import train
+
+    real = train._take
+    monkeypatch.setattr(train, "_take", lambda d, idx: real(d, np.concatenate([idx[:1], idx[:-1]])))
+    record, _ = _checks("gs2_ideal", stages=TRAIN)
+    assert_caught(record, "training_feed", ledger=LEDGER)
+
+
 # ---------------------------------------------------------------------------- stitch, evaluate, scale
 def test_stitching_sign_fails_stitch_roundtrip(monkeypatch):
     from ptycho import stitching
