@@ -29,16 +29,6 @@ def pytest_xdist_auto_num_workers(config):
     return 0 if _bench_selected(config) else None
 
 
-def pytest_collection_modifyitems(config, items):
-    """`slow` tests first, otherwise in collection order (a stable sort). With `--dist
-    loadfile --no-loadscope-reorder` (the default options) pytest-xdist hands out whole files
-    in the order their first test was collected, so the files that train (minutes each) start
-    at once and the short ones fill in behind them (the longest-first rule for the makespan).
-    xdist's own reordering sorts files by their number of tests, which puts the trained tier's
-    few long tests last while the other worker idles: measured 592 s vs 459 s busy per worker."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     """A distributed run without `-m bench` times no benchmark (the smoke sizes switch the

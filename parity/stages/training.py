@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import consistency
 from ..telemetry import prefixed
-from . import curve
+from .curve import curve_callback, curve_values, held_out_frame
 from .state import StageState
 
 
@@ -79,11 +79,11 @@ def stage_train(st: StageState) -> dict[str, Any]:
         from .results import infer_container
 
         fed, grouped = infer_container(st)
-        frame = curve.held_out_frame(fed, grouped, st.art.plan, cfg, probe=st.art.probe,
+        frame = held_out_frame(fed, grouped, st.art.plan, cfg, probe=st.art.probe,
                                      mask=st.art.mask, size=st.sizes.object_size)
     res = train(st.art.fed, st.art.plan, cfg, probe=st.art.probe,
                 max_offset=st.art.planned_max_offset, model=_faulty_model(st),
-                callbacks=[curve.curve_callback(frame, st.sizes.curve_every, cfg.nepochs)]
+                callbacks=[curve_callback(frame, st.sizes.curve_every, cfg.nepochs)]
                 if frame is not None else [])
     st.art.trained = res
     loss = res.history.get("loss", [])
@@ -99,6 +99,6 @@ def stage_train(st: StageState) -> dict[str, Any]:
     if "val_loss" in res.history:
         out["val_loss_last"] = res.history["val_loss"][-1]
     if frame is not None:
-        out.update(curve.curve_values(frame.points))
+        out.update(curve_values(frame.points))
     return out
 
