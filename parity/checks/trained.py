@@ -131,12 +131,12 @@ def check_curve_ends_at_evaluate(v, ctx: CheckContext) -> Result:
     tol = ctx.tol("curve_ends_at_evaluate")
     epochs, last = v["train.epochs"], v["train.curve.epoch"][-1]
     r, r_end = v[_A + "pearson.model"], v["train.curve.amplitude_pearson"][-1]
-    ratio = v[_A + "rmse.model"] / v[_A + "rmse.baseline"]
+    rmse, rmse_b = v[_A + "rmse.model"], v[_A + "rmse.baseline"]
+    ratio = rmse / rmse_b if finite(rmse, rmse_b) and rmse_b else None
     ratio_end = v["train.curve.rmse_ratio"][-1]
     dev = max(abs(r_end - r), abs(ratio_end - ratio)) if finite(r, r_end, ratio, ratio_end) \
         else float("inf")
     ok = last == epochs and dev <= tol
     return Result(dev, tol, PASS if ok else FAIL,
-                  f"curve's last point (epoch {last} of {epochs}): r {r_end:.6g} vs evaluate "
-                  f"{r:.6g}, RMSE ratio {ratio_end:.6g} vs {ratio:.6g} (worst diff {dev:.3g}, "
-                  f"bound {tol:g})")
+                  f"curve's last point (epoch {last} of {epochs}): r {r_end} vs evaluate {r}, "
+                  f"RMSE ratio {ratio_end} vs {ratio} (worst diff {dev:.3g}, bound {tol:g})")

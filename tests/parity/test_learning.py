@@ -168,5 +168,7 @@ def test_curve_ends_at_evaluate_holds_only_the_same_computation():
     for bad in ({"train.curve.epoch": [5, 9]},                        # last point not at the end
                 {"train.curve.amplitude_pearson": [0.9, 0.949]},     # another model's r
                 {"train.curve.rmse_ratio": [0.6, 0.41]},             # another RMSE
-                {"train.curve.amplitude_pearson": [0.9, math.nan]}):
+                {"train.curve.amplitude_pearson": [0.9, math.nan]},
+                {"train.curve.rmse_ratio": [0.6, None]},             # a metric that was None
+                {A + "rmse.baseline": 0.0}):
         assert _verdicts({**CURVE, **bad})["curve_ends_at_evaluate"] == FAIL, bad
