@@ -23,6 +23,23 @@ def _bench_selected(config) -> bool:
     return "bench" in markexpr
 
 
+def trained_deselected(config) -> bool:
+    """Whether the mark expression leaves out the trained tier's tests (the default addopts'
+    `not trained`)."""
+    markexpr = config.getoption("markexpr", default="") or ""
+    return "not trained" in markexpr
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say that the trained tier's tests were left out and how to run them: pytest-xdist's
+    summary line does not count deselected tests, so without this line they would be left
+    out silently."""
+    if trained_deselected(config) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        terminalreporter.write_line(
+            "trained tier's tests deselected (-m 'not trained', the default): run them with "
+            "`python -m pytest -m trained` (.ci/run runs both)")
+
+
 def pytest_xdist_auto_num_workers(config):
     """`-n auto` (the default addopts) means no workers when benchmarks are selected
     (`-m bench`): pytest-benchmark times nothing under xdist. None: xdist's own count."""

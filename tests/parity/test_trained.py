@@ -8,7 +8,7 @@ from parity.checks import FAIL, registered
 from parity.replay import ReplaySpec, run_replay
 from tests.conftest import GOLDEN_DIR
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.trained]
 SCENARIO, PROFILE = "gs1_custom", "current"
 
 

@@ -10,7 +10,7 @@ from parity.faults import TRAINING_FAULTS
 from parity.records import CORE_STAGES
 from tests.parity.test_trained import trained_replay
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.trained]
 
 
 @pytest.mark.parametrize("fault", sorted(TRAINING_FAULTS))
