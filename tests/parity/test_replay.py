@@ -196,3 +196,53 @@ def test_the_stages_read_the_resolved_replay_and_look_nothing_up(monkeypatch):
     assert rec["values"]["object.size"] == resolved.sizes.object_size
     with pytest.raises(AssertionError, match="looked up again"):
         resolve(ReplaySpec("gs1_ideal", "current"))   # the patch does bite
+
+
+
+def _count_model_passes(monkeypatch) -> list:
+    """Model calls of the forward stage's batched pass over every group."""
+    from parity.stages import model
+    calls, real_pass = [], model._model_pass
+
+    def spy(st, m, diag, inputs):
+        def counted(*args, **kwargs):
+            calls.append(1)
+            return diag(*args, **kwargs)
+        return real_pass(st, m, counted, inputs)
+    monkeypatch.setattr(model, "_model_pass", spy)
+    return calls
+
+
+def test_second_path_reuses_the_forward_pass_when_weights_and_inputs_are_identical(monkeypatch):
+    from parity.stages import FORWARD_BATCH
+
+    calls = _count_model_passes(monkeypatch)
+    out = run_replay(ReplaySpec("gs1_ideal", "current"), LEDGER)
+    assert out.error is None
+    assert next(c for c in out.checks if c.name == "legacy_dict_path").verdict == "pass"
+    # the dataclass path's batches only: the legacy-dict path took its arrays
+    assert len(calls) == -(-out.record["values"]["forward.input_shape"][0] // FORWARD_BATCH)
+
+
+def test_a_model_left_changed_by_the_diagnostics_fails_the_path_comparison_at_forward(monkeypatch):
+    """Breaker: the training diagnostics' optimizer step is not undone (the model keeps a
+    changed weight). The second path sees other weights, runs the pass again, and the path
+    comparison names the forward stage."""
+    from parity import consistency
+
+    real = consistency.loss_and_gradient
+
+    def unrestored(model, config, inputs, labels):
+        out = real(model, config, inputs, labels)
+        w = model.trainable_weights[0]
+        w.assign(w * 1.01)
+        return out
+
+    monkeypatch.setattr(consistency, "loss_and_gradient", unrestored)
+    DEFAULT_MODELS.clear()
+    try:
+        out = run_replay(ReplaySpec("gs1_ideal", "current"), LEDGER)
+    finally:
+        DEFAULT_MODELS.clear()
+    path = next(c for c in out.checks if c.name == "legacy_dict_path")
+    assert path.verdict == "fail" and path.stage == "forward", path
