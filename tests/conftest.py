@@ -34,7 +34,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Say that the trained tier's tests were left out and how to run them: pytest-xdist's
     summary line does not count deselected tests, so without this line they would be left
     out silently."""
-    if trained_deselected(config) and not os.environ.get("PYTEST_XDIST_WORKER"):
+    if trained_deselected(config) and not hasattr(config, "workerinput"):  # not an xdist worker
         terminalreporter.write_line(
             "trained tier's tests deselected (-m 'not trained', the default): run them with "
             "`python -m pytest -m trained` (.ci/run runs both)")

@@ -1,5 +1,6 @@
 """The default options (pyproject's addopts): the trained tier's tests are left out of the
 README's `python -m pytest`, the summary says so, and `-m trained` selects exactly them."""
+import os
 import subprocess
 import sys
 
@@ -11,7 +12,9 @@ TRAINED_MODULES = ["tests/parity/test_trained.py", "tests/parity/test_trained_fa
 def _collect(*args):
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "0",
                            "--collect-only", "-q", *args, *TRAINED_MODULES],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items()
+                               if not k.startswith("PYTEST_XDIST")})
 
 
 def test_default_run_deselects_the_trained_tier_and_says_how_to_run_it():

@@ -1,6 +1,7 @@
 """`check`: the PR gate. Replay every scenario x profile, check invariants and goldens, report."""
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import pathlib
 import shlex
@@ -10,12 +11,13 @@ from .. import golden as G
 from .. import jsonsafe
 from ..checks import PAIR_PROFILES, evaluate_pair
 from ..curve_figure import curve_of
+from ..local_jobs import auto_jobs, run_local
 from ..model_cache import ModelCache
 from ..progress import PLAIN_STAGE_S
 from ..progress import line as progress_line
 from ..replay import DEFAULT_MODELS, ReplaySpec, run_replay
 from ..report import (ReplayResult, comparison_markdown, comparison_of, default_out_dir,
-                      summary_markdown, write_report)
+                      load_plotting, summary_markdown, write_report)
 from ..scenarios import TIER_NAMES, all_replays, tier_trains
 from ..tolerances import Ledger, LedgerError
 from .common import (EXIT_FAIL, EXIT_OK, add_cluster_options, add_golden_dir_option,
@@ -70,12 +72,14 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
               out_dir=None, use_golden: bool = True, seed: int = 1, progress: bool = True,
               faults: tuple[str, ...] = (), command: str = "python -m parity check",
               models: ModelCache = DEFAULT_MODELS, workers: int | None = None,
-              scheduler: str | None = None) -> tuple[int, list, pathlib.Path, float]:
+              scheduler: str | None = None, jobs: int = 1) -> tuple[int, list, pathlib.Path, float]:
     """Replay scenarios x profiles, evaluate invariants (ledger of `golden_dir`) and goldens,
     write the report. Returns (exit code, [ReplayResult], report directory, wall seconds).
     workers / scheduler: run the replays on a dask cluster (parity.distributed: a LocalCluster
     of that many processes on 127.0.0.1 / the scheduler at that address); the telemetry,
-    verdicts and report are the serial run's (wall times aside)."""
+    verdicts and report are the serial run's (wall times aside). jobs > 1 (without a cluster):
+    the replays on that many spawned local processes, a scenario per task (parity.local_jobs;
+    same telemetry, verdicts and report)."""
     t0 = time.perf_counter()
     ledger = G.ledger_of(golden_dir)
     pairs = all_replays(scenarios, profiles, tier)
@@ -88,12 +92,19 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
 
         with distributed.cluster_client(workers, scheduler) as client:
             remote = distributed.run_replays(client, specs, ledger)
+    local = run_local(specs, ledger, jobs) if remote is None and jobs > 1 else None
+    if local is not None:
+        load_plotting()  # this process waits for the workers: load the report's library now
     results, records = [], []
     for i, (scenario, profile) in enumerate(pairs):
         t1 = time.perf_counter()
         spec = specs[i]
-        outcome = (remote[i][0] if remote is not None
-                   else run_replay(spec, ledger, progress=progress, models=models))
+        if remote is not None:
+            outcome, elsewhere = remote[i]
+        elif local is not None:
+            outcome, elsewhere = next(local)
+        else:
+            outcome, elsewhere = run_replay(spec, ledger, progress=progress, models=models), None
         res = ReplayResult(scenario, profile, tier, checks=list(outcome.checks),
                            error=outcome.error, scalars=outcome.scalars(),
                            comparison=comparison_of((outcome.record or {}).get("values", {}),
@@ -106,12 +117,16 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
             res.telemetry_file = str(tfile.relative_to(out))
             if use_golden and outcome.error is None:
                 res.golden, res.golden_detail = golden_status(outcome.record, golden_dir, ledger)
-        res.wall_s = time.perf_counter() - t1 + (remote[i][1] if remote is not None else 0.0)
+        res.wall_s = (time.perf_counter() - t1 if elsewhere is None
+                      else elsewhere + (time.perf_counter() - t1 if remote is not None else 0.0))
         results.append(res)
         if progress:
             progress_line(f"[{i + 1}/{len(pairs)}] {scenario}/{profile}: {res.status} "
                           f"({res.wall_s:.1f} s)")
         records.append(outcome.record)
+    if local is not None:
+        for _ in local:  # every outcome was taken: this lets the worker pool shut down
+            pass
     add_pair_checks(results, records, ledger)
     orphans = orphans_of(golden_dir) if use_golden else []
     results.extend(orphan_results(golden_dir, orphans))
@@ -131,7 +146,7 @@ def _cmd_check(args) -> int:
         golden_dir=golden_dir(args), tier=args.tier, scenarios=args.scenario,
         profiles=args.profile, out_dir=args.out, use_golden=not args.no_golden, seed=args.seed,
         progress=not args.quiet, faults=faults_from_env(), command=command,
-        workers=args.workers, scheduler=args.scheduler)
+        workers=args.workers, scheduler=args.scheduler, jobs=_jobs(args))
     table = summary_markdown(results, wall_s=wall) + golden_failures_markdown(results)
     comparison = comparison_markdown(results)
     if comparison:
@@ -140,6 +155,27 @@ def _cmd_check(args) -> int:
     print(f"report: {out / 'report.md'}")
     append_step_summary(f"## python -m parity check ({args.tier})\n\n{table}")
     return code
+
+
+def _jobs(args) -> int:
+    """--jobs, else parity.local_jobs.auto_jobs for the selected replays (1 with a cluster)."""
+    if args.workers or args.scheduler:
+        return 1
+    if args.jobs is not None:
+        return args.jobs
+    pairs = all_replays(args.scenario, args.profile, args.tier)
+    return auto_jobs([ReplaySpec(scenario=s, profile=p, tier=args.tier) for s, p in pairs],
+                     args.tier)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def golden_failures_markdown(results) -> str:
@@ -175,6 +211,11 @@ def register_check(sub) -> None:
     p.add_argument("--quiet", action="store_true",
                    help="no progress (a bar per replay on a terminal; elsewhere one line per "
                         f"replay and per stage of {PLAIN_STAGE_S:g} s or more, on stderr)")
+    p.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="replay on N local worker processes, a scenario each (same results; "
+                        "default: one per core up to the number of scenarios, 1 for tiers that "
+                        "train, where two trainings contend for the cores; 1 runs in this "
+                        "process); ignored with --workers/--scheduler")
     add_cluster_options(p, "run the replays",
                         "e.g. tcp://127.0.0.1:8786; workers need this project installed")
     p.set_defaults(func=_cmd_check)

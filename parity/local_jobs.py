@@ -1,0 +1,104 @@
+"""Replays on local worker processes (`python -m parity check --jobs N`).
+
+Each scenario's replays (its profiles) run in one spawned worker process, so they share that
+process's model cache; the scenarios are spread over N workers and the outcomes come back in
+spec order, each as soon as its scenario is done (the progress lines stay in order). The
+telemetry is the serial run's bit for bit: every worker pins TensorFlow's intra-op pool to the
+same size (`ptycho.tfload`), and a replay depends on nothing but its spec and the model it
+builds (a cached model equals a fresh build; tests/parity/test_replay.py).
+
+`auto_jobs` is the command's default: one worker per schedulable core, at most one per
+scenario, and 1 for tiers that train (two trainings on the same cores contend: measured on 2
+cores, the trained tier's fault tests took 175-184 s beside another training vs 90-111 s
+alone). A worker that dies loses nothing: its scenario is replayed again in this process,
+with a line on stderr saying so.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Iterator, Sequence
+
+from .replay import ReplayOutcome, ReplaySpec, run_replay
+from .scenarios import tier_trains
+from .tolerances import Ledger
+
+__all__ = ["auto_jobs", "run_local", "scenario_groups"]
+
+
+def schedulable_cores() -> int:
+    """Cores this process may run on (sched_getaffinity where it exists)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def scenario_groups(specs: Sequence[ReplaySpec]) -> list[list[int]]:
+    """Indices of `specs` grouped by scenario, in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault(spec.scenario, []).append(i)
+    return list(groups.values())
+
+
+def auto_jobs(specs: Sequence[ReplaySpec], tier: str, cores: int | None = None) -> int:
+    """The default worker count: min(schedulable cores, scenarios), 1 for a training tier."""
+    if tier_trains(tier):
+        return 1
+    cores = schedulable_cores() if cores is None else cores
+    return max(1, min(cores, len(scenario_groups(specs))))
+
+
+def _replay_group(specs: list[ReplaySpec], ledger: Ledger) -> list[tuple[ReplayOutcome, float]]:
+    """Worker task: the replays of one scenario, in order, with their wall seconds."""
+    out = []
+    for spec in specs:
+        t0 = time.perf_counter()
+        out.append((run_replay(spec, ledger), time.perf_counter() - t0))
+    return out
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (an interrupt or an error)."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+
+
+def run_local(specs: Sequence[ReplaySpec], ledger: Ledger, jobs: int
+              ) -> Iterator[tuple[ReplayOutcome, float]]:
+    """Start the replays of `specs` on `jobs` spawned worker processes (a scenario per task)
+    and return an iterator of (outcome, wall seconds) in spec order. A worker that dies is
+    reported on stderr and its scenario replayed in this process; an exception a replay
+    raises (e.g. ConfigError) is re-raised by the iterator; an interrupt stops the workers."""
+    groups = scenario_groups(specs)
+    pool = ProcessPoolExecutor(max_workers=max(1, min(jobs, len(groups))),
+                               mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = [pool.submit(_replay_group, [specs[i] for i in g], ledger) for g in groups]
+    except BaseException:
+        _stop(pool)
+        raise
+    return _collect(pool, specs, groups, futures, ledger)
+
+
+def _collect(pool, specs, groups, futures, ledger) -> Iterator[tuple[ReplayOutcome, float]]:
+    try:
+        for group, future in zip(groups, futures):
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                names = ", ".join(f"{specs[i].scenario}/{specs[i].profile}" for i in group)
+                print(f"parity: a worker process died; replaying {names} in this process",
+                      file=sys.stderr, flush=True)
+                results = _replay_group([specs[i] for i in group], ledger)
+            yield from results
+    except BaseException:
+        _stop(pool)
+        raise
+    pool.shutdown(wait=True)

@@ -1,0 +1,103 @@
+"""Replays on local worker processes (`check --jobs N`, parity.local_jobs): the serial run's
+telemetry, verdicts and report, a scenario per worker, and nothing lost when a worker dies."""
+import json
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from parity.commands import main, run_check
+from parity.local_jobs import auto_jobs, scenario_groups
+from parity.replay import DEFAULT_MODELS, ReplaySpec
+
+SCENARIOS = ["gs1_ideal", "gs2_custom"]
+VOLATILE = {"wall_s", "date", "command"}
+
+
+def _strip(obj):
+    if isinstance(obj, dict):
+        return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE}
+    if isinstance(obj, list):
+        return [_strip(v) for v in obj]
+    return obj
+
+
+def _run(out, golden_dir, jobs):
+    code, results, path, _ = run_check(golden_dir=golden_dir, scenarios=SCENARIOS, out_dir=out,
+                                       progress=False, jobs=jobs)
+    report = json.loads((path / "report.json").read_text())
+    telemetry = {p.name: p.read_bytes() for p in sorted((path / "telemetry").glob("*.json"))}
+    return code, [(r.scenario, r.profile, r.status, r.golden) for r in results], report, telemetry
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory, golden_dir):
+    return _run(tmp_path_factory.mktemp("serial"), golden_dir, jobs=1)
+
+
+def _same_as_serial(run, serial):
+    code, rows, report, telemetry = run
+    assert code == serial[0] == 0
+    assert rows == serial[1] and len(rows) == 2 * len(SCENARIOS)
+    assert telemetry == serial[3] and len(telemetry) == 2 * len(SCENARIOS)  # byte for byte
+    assert _strip(report) == _strip(serial[2])
+
+
+def _specs(scenarios, tier="tiny"):
+    return [ReplaySpec(scenario=s, profile=p, tier=tier) for s in scenarios
+            for p in ("legacy", "current")]
+
+
+def test_scenario_groups_keep_the_profiles_of_a_scenario_together_in_order():
+    specs = _specs(["gs2_ideal", "gs1_ideal"]) + [ReplaySpec("gs2_ideal", "legacy", seed=2)]
+    assert scenario_groups(specs) == [[0, 1, 4], [2, 3]]
+
+
+def test_auto_jobs_one_per_core_up_to_the_scenarios_and_one_for_a_training_tier():
+    eight = _specs(["gs1_ideal", "gs2_ideal", "gs1_custom", "gs2_custom", "gs1_ideal_1e4",
+                    "gs1_ideal_1e5", "gs1_ideal_1e6", "gs1_custom_trainable"])
+    assert auto_jobs(eight, "tiny", cores=2) == 2
+    assert auto_jobs(eight, "tiny", cores=16) == 8
+    assert auto_jobs(eight, "tiny", cores=1) == 1
+    assert auto_jobs(_specs(["gs1_ideal"]), "tiny", cores=16) == 1
+    assert auto_jobs(_specs(["gs1_custom"], "trained"), "trained", cores=16) == 1
+
+
+def test_jobs_2_equals_serial_and_runs_nothing_in_this_process(tmp_path, golden_dir, serial):
+    DEFAULT_MODELS.clear()
+    run = _run(tmp_path, golden_dir, jobs=2)
+    assert len(DEFAULT_MODELS) == 0  # every model was built in a worker
+    _same_as_serial(run, serial)
+
+
+def test_a_killed_worker_loses_nothing(tmp_path, golden_dir, serial, capfd):
+    """SIGKILL of a worker process mid-run: the pool breaks, every scenario not yet back is
+    replayed in this process, stderr says so, and the results are the serial run's."""
+    killed = []
+
+    def kill_first_worker():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            children = multiprocessing.active_children()
+            if children:
+                time.sleep(2.0)  # inside TensorFlow's import or the first replay
+                os.kill(children[0].pid, signal.SIGKILL)
+                killed.append(children[0].pid)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_first_worker, daemon=True)
+    killer.start()
+    run = _run(tmp_path, golden_dir, jobs=2)
+    killer.join(timeout=5)
+    assert killed, "no worker process was seen"
+    assert "a worker process died; replaying" in capfd.readouterr().err
+    _same_as_serial(run, serial)
+
+
+def test_cli_rejects_jobs_below_one(capsys):
+    assert main(["check", "--jobs", "0"]) == 2
+    assert "--jobs: must be an integer >= 1, got '0'" in capsys.readouterr().err
