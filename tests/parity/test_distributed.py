@@ -6,21 +6,12 @@ import pytest
 
 from parity import distributed as D
 from parity.commands import build_parser, main, run_check
+from tests.parity._reports import strip_volatile
 
 pytest.importorskip("distributed", reason="dask.distributed is not installed: the "
                     "'distributed' extra (pip install -e '.[distributed]') runs these tests")
 
 SCENARIOS = ["gs1_ideal", "gs2_custom"]
-#: report fields that differ between two runs of the same replays (clock and command line)
-VOLATILE = {"wall_s", "date", "command"}
-
-
-def _strip(obj):
-    if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE}
-    if isinstance(obj, list):
-        return [_strip(v) for v in obj]
-    return obj
 
 
 def _run(out, golden_dir, **cluster):
@@ -74,7 +65,7 @@ def _same_as_serial(run, serial):
     assert code == serial[0]
     assert rows == serial[1] and len(rows) == 2 * len(SCENARIOS)
     assert telemetry == serial[3] and len(telemetry) == 2 * len(SCENARIOS)  # byte for byte
-    assert _strip(report) == _strip(serial[2])
+    assert strip_volatile(report) == strip_volatile(serial[2])
 
 
 @pytest.mark.slow

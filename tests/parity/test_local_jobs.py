@@ -12,17 +12,9 @@ import pytest
 from parity.commands import main, run_check
 from parity.local_jobs import auto_jobs, scenario_groups
 from parity.replay import DEFAULT_MODELS, ReplaySpec
+from tests.parity._reports import strip_volatile
 
 SCENARIOS = ["gs1_ideal", "gs2_custom"]
-VOLATILE = {"wall_s", "date", "command"}
-
-
-def _strip(obj):
-    if isinstance(obj, dict):
-        return {k: _strip(v) for k, v in obj.items() if k not in VOLATILE}
-    if isinstance(obj, list):
-        return [_strip(v) for v in obj]
-    return obj
 
 
 def _run(out, golden_dir, jobs):
@@ -43,7 +35,7 @@ def _same_as_serial(run, serial):
     assert code == serial[0] == 0
     assert rows == serial[1] and len(rows) == 2 * len(SCENARIOS)
     assert telemetry == serial[3] and len(telemetry) == 2 * len(SCENARIOS)  # byte for byte
-    assert _strip(report) == _strip(serial[2])
+    assert strip_volatile(report) == strip_volatile(serial[2])
 
 
 def _specs(scenarios, tier="tiny"):
