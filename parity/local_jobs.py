@@ -65,8 +65,9 @@ def _replay_group(specs: list[ReplaySpec], ledger: Ledger) -> list[tuple[ReplayO
 
 def _stop(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and end the workers now (an interrupt or an error)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+    for proc in procs:
         proc.terminate()
 
 

@@ -93,3 +93,24 @@ def test_a_killed_worker_loses_nothing(tmp_path, golden_dir, serial, capfd):
 def test_cli_rejects_jobs_below_one(capsys):
     assert main(["check", "--jobs", "0"]) == 2
     assert "--jobs: must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_stop_ends_the_running_workers_at_once():
+    """An interrupt (or an error) stops the workers instead of waiting for their replays:
+    `_stop` terminates a worker busy in a two-minute task (breaker: terminating after
+    `shutdown`, which forgets the processes, leaves it running)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from parity.local_jobs import _stop
+
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(time.sleep, 120)
+    deadline = time.monotonic() + 60
+    while not (future.running() and pool._processes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = list(pool._processes.values())
+    assert workers, "the worker did not start"
+    _stop(pool)
+    for proc in workers:
+        proc.join(timeout=30)  # a hang bound, far below the task's 120 s
+        assert proc.exitcode == -signal.SIGTERM, proc.exitcode
