@@ -64,11 +64,14 @@ def _replay_group(specs: list[ReplaySpec], ledger: Ledger) -> list[tuple[ReplayO
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers now (an interrupt or an error)."""
+    """Cancel what has not started and end the workers now (an interrupt or an error): SIGKILL,
+    because a worker inherits its parent's signal mask, and a parent that blocks SIGTERM (a
+    pytest-xdist worker does) would leave SIGTERM pending in its workers; their results are
+    discarded anyway."""
     procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
-        proc.terminate()
+        proc.kill()
 
 
 def run_local(specs: Sequence[ReplaySpec], ledger: Ledger, jobs: int

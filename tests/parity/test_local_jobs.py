@@ -97,14 +97,20 @@ def test_cli_rejects_jobs_below_one(capsys):
 
 def test_stop_ends_the_running_workers_at_once():
     """An interrupt (or an error) stops the workers instead of waiting for their replays:
-    `_stop` terminates a worker busy in a two-minute task (breaker: terminating after
-    `shutdown`, which forgets the processes, leaves it running)."""
+    `_stop` ends a worker busy in a two-minute task, also when this process blocks SIGTERM
+    (the worker inherits the mask, as under a pytest-xdist worker). Breakers: terminating
+    after `shutdown`, which forgets the processes, leaves the worker running; SIGTERM instead
+    of SIGKILL stays pending in it."""
     from concurrent.futures import ProcessPoolExecutor
 
     from parity.local_jobs import _stop
 
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    future = pool.submit(time.sleep, 120)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = pool.submit(time.sleep, 120)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     deadline = time.monotonic() + 60
     while not (future.running() and pool._processes) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -113,4 +119,4 @@ def test_stop_ends_the_running_workers_at_once():
     _stop(pool)
     for proc in workers:
         proc.join(timeout=30)  # a hang bound, far below the task's 120 s
-        assert proc.exitcode == -signal.SIGTERM, proc.exitcode
+        assert proc.exitcode == -signal.SIGKILL, proc.exitcode
