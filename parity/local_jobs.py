@@ -63,15 +63,23 @@ def _replay_group(specs: list[ReplaySpec], ledger: Ledger) -> list[tuple[ReplayO
     return out
 
 
+#: seconds a worker has to end on SIGTERM before it gets SIGKILL
+STOP_GRACE_S = 2.0
+
+
 def _stop(pool: ProcessPoolExecutor) -> None:
-    """Cancel what has not started and end the workers now (an interrupt or an error): SIGKILL,
-    because a worker inherits its parent's signal mask, and a parent that blocks SIGTERM (a
-    pytest-xdist worker does) would leave SIGTERM pending in its workers; their results are
-    discarded anyway."""
+    """Cancel what has not started and end the workers now (an interrupt or an error):
+    SIGTERM, then SIGKILL for a worker still alive after STOP_GRACE_S (a worker inherits its
+    parent's signal mask, and a parent that blocks SIGTERM, as a pytest-xdist worker does,
+    leaves SIGTERM pending in its workers). Their results are discarded anyway."""
     procs = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
-        proc.kill()
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=STOP_GRACE_S)
+        if proc.is_alive():  # SIGTERM blocked in the worker
+            proc.kill()
 
 
 def run_local(specs: Sequence[ReplaySpec], ledger: Ledger, jobs: int
