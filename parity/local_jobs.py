@@ -46,12 +46,13 @@ def scenario_groups(specs: Sequence[ReplaySpec]) -> list[list[int]]:
     return list(groups.values())
 
 
-def auto_jobs(specs: Sequence[ReplaySpec], tier: str, cores: int | None = None) -> int:
-    """The default worker count: min(schedulable cores, scenarios), 1 for a training tier."""
+def auto_jobs(scenarios: int, tier: str, cores: int | None = None) -> int:
+    """The default worker count for `scenarios` distinct scenarios: min(schedulable cores,
+    scenarios), 1 for a training tier."""
     if tier_trains(tier):
         return 1
     cores = schedulable_cores() if cores is None else cores
-    return max(1, min(cores, len(scenario_groups(specs))))
+    return max(1, min(cores, scenarios))
 
 
 def _replay_group(specs: list[ReplaySpec], ledger: Ledger) -> list[tuple[ReplayOutcome, float]]:

@@ -97,14 +97,16 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
         load_plotting()  # this process waits for the workers: load the report's library now
     results, records = [], []
     for i, (scenario, profile) in enumerate(pairs):
-        t1 = time.perf_counter()
-        spec = specs[i]
+        # the replay's own seconds (where it ran), plus this process's work on its outcome
+        start = time.perf_counter()
         if remote is not None:
-            outcome, elsewhere = remote[i]
+            outcome, replay_s = remote[i]
         elif local is not None:
-            outcome, elsewhere = next(local)
+            outcome, replay_s = next(local)
         else:
-            outcome, elsewhere = run_replay(spec, ledger, progress=progress, models=models), None
+            outcome = run_replay(specs[i], ledger, progress=progress, models=models)
+            replay_s = time.perf_counter() - start
+        t1 = time.perf_counter()
         res = ReplayResult(scenario, profile, tier, checks=list(outcome.checks),
                            error=outcome.error, scalars=outcome.scalars(),
                            comparison=comparison_of((outcome.record or {}).get("values", {}),
@@ -117,8 +119,7 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
             res.telemetry_file = str(tfile.relative_to(out))
             if use_golden and outcome.error is None:
                 res.golden, res.golden_detail = golden_status(outcome.record, golden_dir, ledger)
-        res.wall_s = (time.perf_counter() - t1 if elsewhere is None
-                      else elsewhere + (time.perf_counter() - t1 if remote is not None else 0.0))
+        res.wall_s = replay_s + (time.perf_counter() - t1)
         results.append(res)
         if progress:
             progress_line(f"[{i + 1}/{len(pairs)}] {scenario}/{profile}: {res.status} "
@@ -164,8 +165,7 @@ def _jobs(args) -> int:
     if args.jobs is not None:
         return args.jobs
     pairs = all_replays(args.scenario, args.profile, args.tier)
-    return auto_jobs([ReplaySpec(scenario=s, profile=p, tier=args.tier) for s, p in pairs],
-                     args.tier)
+    return auto_jobs(len({scenario for scenario, _ in pairs}), args.tier)
 
 
 def _positive_int(text: str) -> int:

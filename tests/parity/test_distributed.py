@@ -6,7 +6,7 @@ import pytest
 
 from parity import distributed as D
 from parity.commands import build_parser, main, run_check
-from tests.parity._reports import strip_volatile
+from tests.parity._reports import assert_same_as_serial, check_run
 
 pytest.importorskip("distributed", reason="dask.distributed is not installed: the "
                     "'distributed' extra (pip install -e '.[distributed]') runs these tests")
@@ -15,11 +15,7 @@ SCENARIOS = ["gs1_ideal", "gs2_custom"]
 
 
 def _run(out, golden_dir, **cluster):
-    code, results, path, _ = run_check(golden_dir=golden_dir, scenarios=SCENARIOS, out_dir=out,
-                                       progress=False, **cluster)
-    report = json.loads((path / "report.json").read_text())
-    telemetry = {p.name: p.read_bytes() for p in sorted((path / "telemetry").glob("*.json"))}
-    return code, [(r.scenario, r.profile, r.status, r.golden) for r in results], report, telemetry
+    return check_run(out, golden_dir, SCENARIOS, **cluster)
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +55,8 @@ def _ran_on_the_cluster(calls, n_workers):
 
 
 def _same_as_serial(run, serial):
-    """Same exit code, statuses, golden verdicts, report and telemetry bytes as serial (the
-    verdicts themselves are whatever the goldens say: equality is the property here)."""
-    code, rows, report, telemetry = run
-    assert code == serial[0]
-    assert rows == serial[1] and len(rows) == 2 * len(SCENARIOS)
-    assert telemetry == serial[3] and len(telemetry) == 2 * len(SCENARIOS)  # byte for byte
-    assert strip_volatile(report) == strip_volatile(serial[2])
+    __tracebackhide__ = True
+    assert_same_as_serial(run, serial, len(SCENARIOS))
 
 
 @pytest.mark.slow
