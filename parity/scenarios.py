@@ -87,7 +87,8 @@ class TierSize:
 
     object_size: side of the lines object (px); n_images: simulated patterns (gs2: base images);
     n_groups: groups for the current strategy (the legacy strategy groups every point);
-    batch_size, nepochs (None -> the profile's), n_filters_scale: model width;
+    batch_size, nepochs (None -> the profile's), n_filters_scale and base_filters: model width
+    (ModelConfig; first encoder stage n_filters_scale * base_filters filters);
     split: 'none', 'y' (train = lower half of the scan in y, test = upper half; n_groups per
     split) or 'object' (test = a second lines object and scan, seed + HELD_OUT_SEED_OFFSET,
     simulated with the same probe and dose). verify_training: whether training runs long
@@ -106,6 +107,7 @@ class TierSize:
     batch_size: int
     nepochs: int | None
     n_filters_scale: int
+    base_filters: int = 32
     split: str = "none"
     verify_training: bool = True
     trains: bool = False
@@ -121,7 +123,8 @@ class TierSize:
 
     def settings(self) -> dict[str, Any]:
         out = {"n_groups": self.n_groups, "batch_size": self.batch_size,
-               "model.n_filters_scale": self.n_filters_scale}
+               "model.n_filters_scale": self.n_filters_scale,
+               "model.base_filters": self.base_filters}
         if self.nepochs is not None:
             out["nepochs"] = self.nepochs
         return out

@@ -48,7 +48,8 @@ class ModelConfig:
     """Geometry, probe and network settings.
 
     N: patch size (power of two >= 16). gridsize: patches per group side, C = gridsize**2.
-    offset: raster-scan step in pixels. probe_scale: the probe is normalized to
+    offset: raster-scan step in pixels. n_filters_scale, base_filters: network width (the
+    first encoder stage has n_filters_scale * base_filters filters; ptycho.model.encoder_filters). probe_scale: the probe is normalized to
     mean|P*M| = 1/probe_scale. default_probe_scale: width parameter of the ideal probe.
     amp_activation: 'sigmoid' (ceiling 1), 'softplus' (unbounded) or 'scaled_sigmoid'
     (ceiling `amp_ceiling`, set from the data). object_support: 'half' (the decoders output the
@@ -61,6 +62,7 @@ class ModelConfig:
     gridsize: int = 1
     offset: int = 4
     n_filters_scale: int = 2
+    base_filters: int = 32
     amp_activation: str = "softplus"
     amp_ceiling: float | None = None
     probe_scale: float = 4.0
@@ -76,6 +78,7 @@ class ModelConfig:
         _check_int("gridsize", self.gridsize, 1)
         _check_int("offset", self.offset, 1)
         _check_int("n_filters_scale", self.n_filters_scale, 1)
+        _check_int("base_filters", self.base_filters, 1)
         _check_choice("amp_activation", self.amp_activation, AMP_ACTIVATIONS)
         if self.amp_activation == "scaled_sigmoid":
             if self.amp_ceiling is None:

@@ -9,10 +9,10 @@
   (B, N, N, C), each centred at its own scan position, zero outside the central N/2 square.
 
 Network (docs/design.md §7): the input is divided by the input-scaler weight; encoder stages of two
-3x3 ReLU convs + 2x2 max-pool down to 8x8 (filters n_filters_scale*32*2**k, k = 0..S-1,
-S = log2(N/8): nfs*[32, 64, 128] at N=64); two decoders (amplitude, phase) of upsample + two
-3x3 ReLU convs up to N/2 (filters reversed, without the deepest), a last 3x3 conv to C
-channels, the activation (amplitude per `amp_activation`, phase pi*tanh) and zero padding by
+3x3 ReLU convs + 2x2 max-pool down to 8x8 (filters n_filters_scale * base_filters * 2**k,
+k = 0..S-1, S = log2(N/8): nfs*[32, 64, 128] at N=64 and base 32); two decoders (amplitude,
+phase) of upsample + two 3x3 ReLU convs up to N/2 (filters reversed, without the deepest), a
+last 3x3 conv to C channels, the activation (amplitude per `amp_activation`, phase pi*tanh) and zero padding by
 N/4 to N. Physics head: complex combine, per-group reassembly on a canvas padded by
 `canvas_padding(max_offset)` pixels, extraction at +coords_relative, probe (weight) and optional
 mask, diffraction (ptycho.physics), output-scaler weight, square.
@@ -40,15 +40,16 @@ OBJECT_LAYER = "object"
 REASSEMBLY_LAYER = "group_reassembly"
 
 
-def encoder_filters(N: int, n_filters_scale: int) -> list[int]:
-    """Filters per encoder stage: nfs*32*2**k for k in range(log2(N/8)) (N=64: nfs*[32,64,128])."""
+def encoder_filters(N: int, n_filters_scale: int, base_filters: int = 32) -> list[int]:
+    """Filters per encoder stage: nfs*base*2**k for k in range(log2(N/8)) (N=64, base 32:
+    nfs*[32, 64, 128])."""
     stages = int(round(math.log2(N // 8)))
-    return [n_filters_scale * 32 * 2**k for k in range(stages)]
+    return [n_filters_scale * base_filters * 2**k for k in range(stages)]
 
 
-def decoder_filters(N: int, n_filters_scale: int) -> list[int]:
+def decoder_filters(N: int, n_filters_scale: int, base_filters: int = 32) -> list[int]:
     """Filters per decoder stage (8 -> N/2): the encoder's reversed, deepest dropped."""
-    return list(reversed(encoder_filters(N, n_filters_scale)[:-1]))
+    return list(reversed(encoder_filters(N, n_filters_scale, base_filters)[:-1]))
 
 
 def _check_scale(name: str, value) -> float:
@@ -84,7 +85,8 @@ def build_model(model_config: ModelConfig, training_config: TrainingConfig | Non
         raise ConfigError("model_config", f"must be a ModelConfig, got {type(model_config).__name__}")
     if training_config is not None and training_config.model != model_config:
         raise ConfigError("training_config.model", "differs from model_config")
-    N, C, nfs = model_config.N, model_config.channels, model_config.n_filters_scale
+    N, C = model_config.N, model_config.channels
+    width = (model_config.n_filters_scale, model_config.base_filters)
     probe = _check_probe(probe, N)
     input_scale = _check_scale("input_scale", input_scale)
     output_scale = _check_scale("output_scale", output_scale)
@@ -106,7 +108,7 @@ def build_model(model_config: ModelConfig, training_config: TrainingConfig | Non
     coords = keras.Input((1, 2, C), name="coords_relative", dtype="float32")
     x = L.ScaleWeight(input_scale, mode="divide", scale_trainable=trainable_scale,
                       name=INPUT_SCALER)(diffraction)
-    for k, f in enumerate(encoder_filters(N, nfs)):
+    for k, f in enumerate(encoder_filters(N, *width)):
         x = conv(f, f"enc{k}_conv0")(x)
         x = conv(f, f"enc{k}_conv1")(x)
         x = keras.layers.MaxPooling2D(2, name=f"enc{k}_pool")(x)
@@ -116,7 +118,7 @@ def build_model(model_config: ModelConfig, training_config: TrainingConfig | Non
         """Object logits (B, N, N, C) of one decoder: the central N/2 (zero-padded) for
         object_support 'half', the central N/2 plus a border branch for 'full'."""
         y = encoded
-        for k, f in enumerate(decoder_filters(N, nfs)):
+        for k, f in enumerate(decoder_filters(N, *width)):
             y = keras.layers.UpSampling2D(2, name=f"{tag}_dec{k}_up")(y)
             y = conv(f, f"{tag}_dec{k}_conv0")(y)
             y = conv(f, f"{tag}_dec{k}_conv1")(y)

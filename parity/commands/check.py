@@ -126,7 +126,7 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
                           f"({res.wall_s:.1f} s)")
         records.append(outcome.record)
     if local is not None:
-        for _ in local:  # every outcome was taken: this lets the worker pool shut down
+        for _ in local:  # every outcome was taken: the workers now exit beside the report
             pass
     add_pair_checks(results, records, ledger)
     orphans = orphans_of(golden_dir) if use_golden else []
@@ -137,6 +137,8 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
             "orphan_goldens": [G.display_path(p) for p in orphans],
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     write_report(out, results, meta=meta, wall_s=wall)
+    if local is not None:
+        local.wait_exit()
     code = EXIT_FAIL if any(r.failed for r in results) else EXIT_OK
     return code, results, out, wall
 

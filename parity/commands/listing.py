@@ -39,13 +39,13 @@ def _cmd_list(args) -> int:
     for k, v in SWEEPS.items():
         print(f"- {k}: {', '.join(v)}")
     print("\n## Tiers\n")
-    print("| tier | gridsize | object | images | groups | batch | nepochs | n_filters_scale | split "
-          "| trains | learning held | scenarios |")
+    print("| tier | gridsize | object | images | groups | batch | nepochs | width (nfs x base) "
+          "| split | trains | learning held | scenarios |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for (t, gs), sz in TIERS.items():
         print(f"| {t} | {gs} | {sz.object_size} | {sz.n_images} | {sz.n_groups} | "
               f"{sz.batch_size} | {sz.nepochs if sz.nepochs is not None else 'profile'} | "
-              f"{sz.n_filters_scale} | {sz.split} | {sz.trains} | "
+              f"{sz.n_filters_scale} x {sz.base_filters} | {sz.split} | {sz.trains} | "
               f"{sz.trains and sz.verify_training and sz.verify_learning} | "
               f"{', '.join(tier_scenarios(t)) if t in TIER_SCENARIOS else 'all'} |")
     print("\n## Profiles\n")

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from parity.commands import main
-from parity.local_jobs import auto_jobs, scenario_groups
+from parity.local_jobs import auto_jobs, longest_first, scenario_groups
 from parity.replay import DEFAULT_MODELS, ReplaySpec
 from tests.parity._reports import assert_same_as_serial, check_run
 
@@ -40,6 +40,18 @@ def test_scenario_groups_keep_the_profiles_of_a_scenario_together_in_order():
     assert scenario_groups(specs) == [[0, 1, 4], [2, 3]]
 
 
+def test_longest_first_submits_gridsize_2_then_the_scenarios_with_overrides():
+    """Gridsize 2 before gridsize 1, then more setting overrides first, ties in spec order
+    (the cheap dose sweep ends the workers' queues)."""
+    names = ["gs1_ideal", "gs1_ideal_1e4", "gs1_custom_trainable", "gs2_ideal", "gs1_custom",
+             "gs2_custom"]
+    specs = _specs(names)
+    groups = scenario_groups(specs)
+    order = [names[g] for g in longest_first(specs, groups)]
+    assert order == ["gs2_custom", "gs2_ideal", "gs1_custom_trainable", "gs1_custom",
+                     "gs1_ideal", "gs1_ideal_1e4"]
+
+
 def test_auto_jobs_one_per_core_up_to_the_scenarios_and_one_for_a_training_tier():
     assert auto_jobs(8, "tiny", cores=2) == 2
     assert auto_jobs(8, "tiny", cores=16) == 8
@@ -52,6 +64,7 @@ def test_jobs_2_equals_serial_and_runs_nothing_in_this_process(tmp_path, golden_
     DEFAULT_MODELS.clear()
     run = _run(tmp_path, golden_dir, jobs=2)
     assert len(DEFAULT_MODELS) == 0  # every model was built in a worker
+    assert not multiprocessing.active_children()  # the workers have ended when check returns
     _same_as_serial(run, serial)
 
 

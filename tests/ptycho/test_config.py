@@ -25,6 +25,7 @@ def test_is_supported_n(n, ok):
     ({"gridsize": 0}, "gridsize"), ({"gridsize": 2.0}, "gridsize"), ({"gridsize": True}, "gridsize"),
     ({"offset": 0}, "offset"),
     ({"n_filters_scale": 0}, "n_filters_scale"),
+    ({"base_filters": 0}, "base_filters"), ({"base_filters": 16.0}, "base_filters"),
     ({"amp_activation": "relu"}, "amp_activation"),
     ({"amp_activation": "scaled_sigmoid"}, "amp_ceiling"),
     ({"amp_activation": "scaled_sigmoid", "amp_ceiling": 0.0}, "amp_ceiling"),

@@ -55,6 +55,18 @@ def test_filters_follow_design_ladder():
     assert decoder_filters(64, 2) == [128, 64]
     assert encoder_filters(128, 1) == [32, 64, 128, 256]     # one more stage per doubling
     assert encoder_filters(16, 1) == [32] and decoder_filters(16, 1) == []
+    assert encoder_filters(64, 1, 16) == [16, 32, 64]        # base_filters halves the width
+    assert decoder_filters(64, 2, 16) == [64, 32]
+
+
+def test_base_filters_sets_the_built_width():
+    """ModelConfig.base_filters reaches the built layers: kernels (3, 3, C_in, C_out) of the
+    encoder and decoder stages at N=32 (two stages), base 8, nfs 1."""
+    _, model, _ = _build(N=32, nfs=1, base_filters=8)
+    shape = {name: tuple(model.get_layer(name).kernel.shape)
+             for name in ("enc0_conv0", "enc1_conv1", "amp_dec0_conv0", "phase_last")}
+    assert shape == {"enc0_conv0": (3, 3, 1, 8), "enc1_conv1": (3, 3, 16, 16),
+                     "amp_dec0_conv0": (3, 3, 16, 8), "phase_last": (3, 3, 8, 1)}
 
 
 def test_parameter_count_n64_nfs2_gs1_matches_design():
