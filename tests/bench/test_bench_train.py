@@ -8,7 +8,10 @@ dropped. The matmul reference runs in a Keras callback at the end of every epoch
 epoch timer has stopped, so each epoch and its reference see the same machine load seconds
 apart. FLOPs per epoch are counted from the model's shapes (`roofline.keras_training_flops`:
 n_train training steps + n_val validation forwards per sample), not guessed. Rows: seconds per
-epoch, and achieved GFLOP/s vs the matmul's (ratio). Timings are never asserted.
+epoch, and achieved GFLOP/s vs the matmul's (ratio), at the trained tier's width
+(`TIER_BASE_FILTERS`) and at the width it had before (`PREVIOUS_BASE_FILTERS`), trained on the
+same data right after; then the epoch time at the tier's width over the previous one (goal
+<= 0.5: twice as fast, issue 18). Timings are never asserted.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ import numpy as np
 import pytest
 
 from parity.bench_report import goal
+from parity.scenarios import TIERS
+from ptycho.config import replace
 
 from ..ptycho._pipeline import small_setup
 from .conftest import sizes
@@ -29,21 +34,19 @@ pytestmark = pytest.mark.benchmark(group="train")
 TRAIN_CASES = sizes((16, 2, 16, 2),
                     **{f"N64-gs{gs}-g{g}": (64, gs, g, 4) for gs, g in ((1, 256), (2, 128))})
 MATMUL_N = {"smoke": 64, "cpu": 1024, "gpu": 8192}
+#: the trained tier's network width (parity.scenarios.TIERS) and the one it replaced
+TIER_BASE_FILTERS = TIERS[("trained", 1)].base_filters
+PREVIOUS_BASE_FILTERS = 32
 
 
-@pytest.mark.parametrize("case", TRAIN_CASES)
-def test_train_epoch_throughput(bench, tf_module, case):
-    tf = tf_module
+def _epochs(bench, tf, container, plan, config, n_mm: int, *, benchmarked: bool) -> dict:
+    """Train `config` on `container` with the matmul reference after every epoch: the result,
+    the epoch and matmul timings (first epoch dropped), FLOPs and achieved GFLOP/s.
+    benchmarked: through `bench.measure` (pytest-benchmark's one timed call per test)."""
     from ptycho.tfload import keras as _keras
     from ptycho.train import train
 
     keras = _keras()
-    N, gridsize, groups, epochs = case
-    _, _, container, plan, config = small_setup(
-        N=N, gridsize=gridsize, n_points=groups, n_groups=groups, object_size=4 * N,
-        batch_size=16 if N == 64 else 4, nepochs=epochs, validation_split=0.05)
-    info = tf_environment(tf)
-    n_mm = MATMUL_N["smoke" if not bench.timed else ("gpu" if info["gpu"] else "cpu")]
     matmul, matmul_flops = tf_matmul_reference(tf, n_mm)
     matmul()  # trace
     mm_seconds: list[float] = []
@@ -59,30 +62,66 @@ def test_train_epoch_throughput(bench, tf_module, case):
     def run():
         return train(container, plan, config, callbacks=[MatmulAfterEpoch()])
 
-    result, _, _ = bench.measure(run, rounds=1)
+    result = bench.measure(run, rounds=1)[0] if benchmarked else run()
     epoch_s = timing_of(result.epoch_seconds[1:] or result.epoch_seconds)
     mm = timing_of(mm_seconds[1:] or mm_seconds)
     flops = keras_training_flops(result.model)
     epoch_flops = result.n_train * flops["train_step"] + result.n_val * flops["forward"]
-    achieved = epoch_flops / epoch_s.median / 1e9
-    peak = matmul_flops / mm.median / 1e9
+    return {"result": result, "epoch_s": epoch_s, "mm": mm, "mm_seconds": mm_seconds,
+            "flops": flops, "epoch_flops": epoch_flops,
+            "achieved": epoch_flops / epoch_s.median / 1e9,
+            "peak": matmul_flops / mm.median / 1e9}
+
+
+@pytest.mark.parametrize("case", TRAIN_CASES)
+def test_train_epoch_throughput(bench, tf_module, case):
+    tf = tf_module
+    N, gridsize, groups, epochs = case
+    _, _, container, plan, config = small_setup(
+        N=N, gridsize=gridsize, n_points=groups, n_groups=groups, object_size=4 * N,
+        batch_size=16 if N == 64 else 4, nepochs=epochs, validation_split=0.05,
+        **{"model.base_filters": TIER_BASE_FILTERS})
+    info = tf_environment(tf)
+    n_mm = MATMUL_N["smoke" if not bench.timed else ("gpu" if info["gpu"] else "cpu")]
+    previous = replace(config, **{"model.base_filters": PREVIOUS_BASE_FILTERS})
+    runs = {w: _epochs(bench, tf, container, plan, c, n_mm, benchmarked=w == TIER_BASE_FILTERS)
+            for w, c in ((TIER_BASE_FILTERS, config), (PREVIOUS_BASE_FILTERS, previous))}
+    now, before = runs[TIER_BASE_FILTERS], runs[PREVIOUS_BASE_FILTERS]
+    result = now["result"]
     label = f"N{N}-gs{gridsize}-g{groups}-b{config.batch_size}"
     bench.describe(
         kind="train", case=f"train epoch {label}", impl="ours", dtype="float32",
         shape={"diffraction": [result.n_train, N, N, gridsize ** 2]},
         model={"N": N, "gridsize": gridsize, "n_filters_scale": config.model.n_filters_scale,
-               "parameters": result.parameters["total"]},
-        epochs=len(result.epoch_seconds), epoch_timing=epoch_s.to_dict(),
-        matmul_timing=mm.to_dict(), flops_per_sample={k: v for k, v in flops.items()},
-        flops_per_epoch=epoch_flops, samples_per_s=result.n_train / epoch_s.median,
-        achieved_gflops=achieved, matmul_gflops=peak, matmul_n=n_mm, ratio=achieved / peak,
+               "base_filters": TIER_BASE_FILTERS, "parameters": result.parameters["total"]},
+        epochs=len(result.epoch_seconds), matmul_n=n_mm,
+        widths={str(w): {"epoch_timing": r["epoch_s"].to_dict(),
+                         "matmul_timing": r["mm"].to_dict(), "flops_per_sample": r["flops"],
+                         "flops_per_epoch": r["epoch_flops"],
+                         "parameters": r["result"].parameters["total"],
+                         "samples_per_s": r["result"].n_train / r["epoch_s"].median,
+                         "achieved_gflops": r["achieved"], "matmul_gflops": r["peak"],
+                         "ratio": r["achieved"] / r["peak"]} for w, r in runs.items()},
         **info)
-    bench.row(f"train epoch {label}: s", unit="s", ours=epoch_s.median)
-    bench.row(f"train epoch {label}: GFLOP/s", unit="GFLOP/s", ours=achieved, roofline=peak,
-              reference=f"tf.matmul float32 {n_mm}^2, {info['device'].split(':')[0]}",
-              goal=goal(">=", 0.4, text="≥ 0.4 (CPU)") if bench.timed and not info["gpu"] else None)
+    for w, r in runs.items():
+        tag = f"{label} base {w}"
+        bench.row(f"train epoch {tag}: s", unit="s", ours=r["epoch_s"].median)
+        bench.row(f"train epoch {tag}: samples/s", unit="patterns/s",
+                  ours=r["result"].n_train / r["epoch_s"].median)
+        bench.row(f"train epoch {tag}: GFLOP/s", unit="GFLOP/s", ours=r["achieved"],
+                  roofline=r["peak"],
+                  reference=f"tf.matmul float32 {n_mm}^2, {info['device'].split(':')[0]}",
+                  goal=goal(">=", 0.4, text="≥ 0.4 (CPU)") if bench.timed and not info["gpu"]
+                  else None)
+    bench.row(f"train epoch {label}: base {TIER_BASE_FILTERS} vs base {PREVIOUS_BASE_FILTERS}",
+              unit="s", ours=now["epoch_s"].median, roofline=before["epoch_s"].median,
+              reference=f"the same epochs at base_filters {PREVIOUS_BASE_FILTERS}",
+              goal=goal("<=", 0.5, text="≤ 0.5 (2× faster)") if bench.timed else None)
     bench.finish()
 
-    assert len(result.epoch_seconds) == epochs and len(mm_seconds) == epochs
-    assert np.isfinite(result.history["loss"]).all()
-    assert epoch_flops > 0 and result.n_train + result.n_val == len(container)
+    for r in runs.values():
+        assert len(r["result"].epoch_seconds) == epochs and len(r["mm_seconds"]) == epochs
+        assert np.isfinite(r["result"].history["loss"]).all()
+    assert now["epoch_flops"] > 0 and result.n_train + result.n_val == len(container)
+    # the narrower model does less work per sample: conv FLOPs scale with filters^2
+    assert now["flops"]["train_step"] < before["flops"]["train_step"]
