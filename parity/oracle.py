@@ -29,13 +29,13 @@ engine_agrees_units of 1.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from .array_digest import array_digest
 from .telemetry import prefixed
 
 __all__ = ["ORACLE_SCENARIOS", "ORACLE_SIZES", "OracleSize", "oracle_size", "simulate_oracle",
@@ -69,18 +69,6 @@ def oracle_size(scenario: str, tier: str) -> OracleSize | None:
     return ORACLE_SIZES.get(tier) if scenario in ORACLE_SCENARIOS else None
 
 
-def _digest(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        if a is None:
-            h.update(b"none")
-            continue
-        a = np.ascontiguousarray(a)
-        h.update(str((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
 def simulate_oracle(obj, probe, mask, *, nphotons: float, seed: int, size: OracleSize,
                     cache=None):
     """(RawData, Agreement): `obj` simulated on the oracle's whole-pixel scan with the product
@@ -101,8 +89,8 @@ def simulate_oracle(obj, probe, mask, *, nphotons: float, seed: int, size: Oracl
 
     if cache is None:
         return raw, build()
-    key = ("oracle", _digest(np.asarray(raw.diff3d), raw.xcoords, raw.ycoords, raw.probeGuess,
-                             raw.objectGuess, mask), settings)
+    key = ("oracle", array_digest((np.asarray(raw.diff3d), raw.xcoords, raw.ycoords,
+                                   raw.probeGuess, raw.objectGuess, mask)), settings)
     return raw, cache.memo(key, build)
 
 
@@ -128,8 +116,8 @@ def held_out_run(raw, mask, *, seed: int, cache=None):
 
     if cache is None:
         return build()
-    key = ("oracle.held_out", _digest(np.asarray(raw.diff3d), raw.xcoords, raw.ycoords,
-                                      raw.probeGuess, raw.objectGuess, mask), settings)
+    key = ("oracle.held_out", array_digest((np.asarray(raw.diff3d), raw.xcoords, raw.ycoords,
+                                            raw.probeGuess, raw.objectGuess, mask)), settings)
     return cache.memo(key, build)
 
 

@@ -3,7 +3,6 @@ here) and forward (the untrained seeded model on the training inputs, with its c
 diagnostics)."""
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Any
 
@@ -14,6 +13,7 @@ from ptycho.config import TrainingConfig
 from ptycho.scaling import apply_gain, sum_float64
 
 from .. import consistency
+from ..array_digest import array_digest
 from ..telemetry import prefixed
 from .common import ceiling_or_none, diagnostic_groups, image_stats
 from .state import StageState
@@ -168,15 +168,6 @@ def stage_forward(st: StageState) -> dict[str, Any]:
     return out
 
 
-def _bytes_digest(arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(repr((a.dtype.str, a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
 def _model_pass(st: StageState, model, diag, inputs: dict[str, np.ndarray]
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The model on every group of `inputs` in FORWARD_BATCH batches: (object patches
@@ -188,8 +179,8 @@ def _model_pass(st: StageState, model, diag, inputs: dict[str, np.ndarray]
     changed by the first path (e.g. a diagnostic that does not restore its weights) has other
     weights, so the pass runs again and the path comparison sees the difference.
     """
-    key = st.digest("forward.pass", {"inputs": _bytes_digest(inputs[k] for k in sorted(inputs)),
-                                     "weights": _bytes_digest(model.get_weights())})
+    key = st.digest("forward.pass", {"inputs": array_digest(inputs[k] for k in sorted(inputs)),
+                                     "weights": array_digest(model.get_weights())})
     if key in st.shared:
         return tuple(a.copy() for a in st.shared[key])
     B = inputs["diffraction"].shape[0]

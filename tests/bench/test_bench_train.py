@@ -16,6 +16,7 @@ same data right after; then the epoch time at the tier's width over the previous
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -39,7 +40,23 @@ TIER_BASE_FILTERS = TIERS[("trained", 1)].base_filters
 PREVIOUS_BASE_FILTERS = 32
 
 
-def _epochs(bench, tf, container, plan, config, n_mm: int, *, benchmarked: bool) -> dict:
+@dataclass
+class EpochRun:
+    """One training run of the benchmark: the TrainResult, epoch and matmul timings (first
+    epoch dropped) and the matmul seconds of every epoch, FLOPs per sample (train_step,
+    forward) and per epoch, achieved and matmul GFLOP/s."""
+
+    result: object
+    epoch_s: object
+    mm: object
+    mm_seconds: list
+    flops: dict
+    epoch_flops: float
+    achieved: float
+    peak: float
+
+
+def _epochs(bench, tf, container, plan, config, n_mm: int, *, benchmarked: bool) -> EpochRun:
     """Train `config` on `container` with the matmul reference after every epoch: the result,
     the epoch and matmul timings (first epoch dropped), FLOPs and achieved GFLOP/s.
     benchmarked: through `bench.measure` (pytest-benchmark's one timed call per test)."""
@@ -67,10 +84,9 @@ def _epochs(bench, tf, container, plan, config, n_mm: int, *, benchmarked: bool)
     mm = timing_of(mm_seconds[1:] or mm_seconds)
     flops = keras_training_flops(result.model)
     epoch_flops = result.n_train * flops["train_step"] + result.n_val * flops["forward"]
-    return {"result": result, "epoch_s": epoch_s, "mm": mm, "mm_seconds": mm_seconds,
-            "flops": flops, "epoch_flops": epoch_flops,
-            "achieved": epoch_flops / epoch_s.median / 1e9,
-            "peak": matmul_flops / mm.median / 1e9}
+    return EpochRun(result, epoch_s, mm, mm_seconds, flops, epoch_flops,
+                    achieved=epoch_flops / epoch_s.median / 1e9,
+                    peak=matmul_flops / mm.median / 1e9)
 
 
 @pytest.mark.parametrize("case", TRAIN_CASES)
@@ -87,7 +103,7 @@ def test_train_epoch_throughput(bench, tf_module, case):
     runs = {w: _epochs(bench, tf, container, plan, c, n_mm, benchmarked=w == TIER_BASE_FILTERS)
             for w, c in ((TIER_BASE_FILTERS, config), (PREVIOUS_BASE_FILTERS, previous))}
     now, before = runs[TIER_BASE_FILTERS], runs[PREVIOUS_BASE_FILTERS]
-    result = now["result"]
+    result = now.result
     label = f"N{N}-gs{gridsize}-g{groups}-b{config.batch_size}"
     bench.describe(
         kind="train", case=f"train epoch {label}", impl="ours", dtype="float32",
@@ -95,33 +111,33 @@ def test_train_epoch_throughput(bench, tf_module, case):
         model={"N": N, "gridsize": gridsize, "n_filters_scale": config.model.n_filters_scale,
                "base_filters": TIER_BASE_FILTERS, "parameters": result.parameters["total"]},
         epochs=len(result.epoch_seconds), matmul_n=n_mm,
-        widths={str(w): {"epoch_timing": r["epoch_s"].to_dict(),
-                         "matmul_timing": r["mm"].to_dict(), "flops_per_sample": r["flops"],
-                         "flops_per_epoch": r["epoch_flops"],
-                         "parameters": r["result"].parameters["total"],
-                         "samples_per_s": r["result"].n_train / r["epoch_s"].median,
-                         "achieved_gflops": r["achieved"], "matmul_gflops": r["peak"],
-                         "ratio": r["achieved"] / r["peak"]} for w, r in runs.items()},
+        widths={str(w): {"epoch_timing": r.epoch_s.to_dict(),
+                         "matmul_timing": r.mm.to_dict(), "flops_per_sample": r.flops,
+                         "flops_per_epoch": r.epoch_flops,
+                         "parameters": r.result.parameters["total"],
+                         "samples_per_s": r.result.n_train / r.epoch_s.median,
+                         "achieved_gflops": r.achieved, "matmul_gflops": r.peak,
+                         "ratio": r.achieved / r.peak} for w, r in runs.items()},
         **info)
     for w, r in runs.items():
         tag = f"{label} base {w}"
-        bench.row(f"train epoch {tag}: s", unit="s", ours=r["epoch_s"].median)
+        bench.row(f"train epoch {tag}: s", unit="s", ours=r.epoch_s.median)
         bench.row(f"train epoch {tag}: samples/s", unit="patterns/s",
-                  ours=r["result"].n_train / r["epoch_s"].median)
-        bench.row(f"train epoch {tag}: GFLOP/s", unit="GFLOP/s", ours=r["achieved"],
-                  roofline=r["peak"],
+                  ours=r.result.n_train / r.epoch_s.median)
+        bench.row(f"train epoch {tag}: GFLOP/s", unit="GFLOP/s", ours=r.achieved,
+                  roofline=r.peak,
                   reference=f"tf.matmul float32 {n_mm}^2, {info['device'].split(':')[0]}",
                   goal=goal(">=", 0.4, text="≥ 0.4 (CPU)") if bench.timed and not info["gpu"]
                   else None)
     bench.row(f"train epoch {label}: base {TIER_BASE_FILTERS} vs base {PREVIOUS_BASE_FILTERS}",
-              unit="s", ours=now["epoch_s"].median, roofline=before["epoch_s"].median,
+              unit="s", ours=now.epoch_s.median, roofline=before.epoch_s.median,
               reference=f"the same epochs at base_filters {PREVIOUS_BASE_FILTERS}",
               goal=goal("<=", 0.5, text="≤ 0.5 (2× faster)") if bench.timed else None)
     bench.finish()
 
     for r in runs.values():
-        assert len(r["result"].epoch_seconds) == epochs and len(r["mm_seconds"]) == epochs
-        assert np.isfinite(r["result"].history["loss"]).all()
-    assert now["epoch_flops"] > 0 and result.n_train + result.n_val == len(container)
+        assert len(r.result.epoch_seconds) == epochs and len(r.mm_seconds) == epochs
+        assert np.isfinite(r.result.history["loss"]).all()
+    assert now.epoch_flops > 0 and result.n_train + result.n_val == len(container)
     # the narrower model does less work per sample: conv FLOPs scale with filters^2
-    assert now["flops"]["train_step"] < before["flops"]["train_step"]
+    assert now.flops["train_step"] < before.flops["train_step"]
