@@ -42,7 +42,15 @@ TRAINING_FAULTS: dict[str, tuple[str, str]] = {
                                "(loss_decreases fails first, learns_structure too)"),
     "single_epoch": ("train", "training stops after one epoch (an epochs argument left at 1)"),
     "lr_typo": ("train", "the training learning rate is 1e-4 x the configured one (1e-7 for 1e-3)"),
+    "coords_dropped": ("evaluate", "the training feed's relative offsets are zero (a coordinates "
+                                   "column left unset): the physics head overlays a group's "
+                                   "patches at its centre (gridsize > 1 only)"),
+    "channels_rolled": ("evaluate", "the training feed pairs each pattern of a group with its "
+                                    "neighbour's offset (the channel axis of the patterns rolled "
+                                    "by one against the offsets; gridsize > 1 only)"),
 }
+#: training faults that change nothing at gridsize 1 (one pattern per group, at offset 0)
+GRIDSIZE2_FAULTS = ("coords_dropped", "channels_rolled")
 #: every known fault name
 ALL_FAULTS: dict[str, tuple[str, str]] = {**FAULTS, **TRAINING_FAULTS}
 

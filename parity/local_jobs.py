@@ -1,33 +1,38 @@
 """Replays on local worker processes (`python -m parity check --jobs N`).
 
-Each scenario's replays (its profiles) run in one spawned worker process, so they share that
-process's model cache; the scenarios are spread over N workers and the outcomes come back in
-spec order, each as soon as its scenario is done (the progress lines stay in order). The
-telemetry is the serial run's bit for bit: every worker pins TensorFlow's intra-op pool to the
-same size (`ptycho.tfload`), and a replay depends on nothing but its spec and the model it
-builds (a cached model equals a fresh build; tests/parity/test_replay.py).
+The replays run as tasks on N spawned worker processes (`task_groups`): one scenario (its
+profiles, sharing that process's model cache) per task, or in a tier that trains one replay
+per task; the costliest tasks are submitted first and the outcomes come back in spec order,
+each as soon as its task is done (the progress lines stay in order). The telemetry is the
+serial run's bit for bit: every worker pins TensorFlow's intra-op pool to the same size
+(`ptycho.tfload`), and a replay depends on nothing but its spec and the model it builds (a
+cached model equals a fresh build; tests/parity/test_replay.py).
 
-`auto_jobs` is the command's default: one worker per schedulable core, at most one per
-scenario, and 1 for tiers that train (two trainings on the same cores contend: measured on 2
-cores, the trained tier's fault tests took 175-184 s beside another training vs 90-111 s
-alone). A worker that dies loses nothing: its scenario is replayed again in this process,
+`auto_jobs` is the command's default: one worker per schedulable core, at most one per task.
+With the one-thread intra-op pool two trainings share 2 cores well: measured on 2 cores, two
+gs2_custom trained replays side by side took 89.7 and 101.6 s where one alone took 66.0 s
+(1.3x the throughput; with two-thread pools side by side, each pinned to its own core, 132.8 s
+each: no gain). A worker that dies loses nothing: its task is replayed again in this process,
 with a line on stderr saying so.
 """
 from __future__ import annotations
 
+import functools
+import itertools
 import multiprocessing
 import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
+from .progress import plain_only
 from .replay import ReplayOutcome, ReplaySpec, run_replay
-from .scenarios import get_scenario, tier_trains
+from .scenarios import get_scenario, tier_size, tier_trains
 from .tolerances import Ledger
 
-__all__ = ["LocalRun", "auto_jobs", "run_local", "scenario_groups"]
+__all__ = ["LocalRun", "auto_jobs", "run_local", "task_groups"]
 
 
 def schedulable_cores() -> int:
@@ -38,42 +43,53 @@ def schedulable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def scenario_groups(specs: Sequence[ReplaySpec]) -> list[list[int]]:
-    """Indices of `specs` grouped by scenario, in order of first appearance."""
-    groups: dict[str, list[int]] = {}
+def task_groups(specs: Sequence[ReplaySpec]) -> list[list[int]]:
+    """Indices of `specs` as worker tasks, in order of first appearance: a tier that trains
+    gives each replay a task of its own (a replay's training dwarfs the model build its
+    profiles could share), any other tier one task per scenario (its profiles share the
+    process's model cache)."""
+    groups: dict[object, list[int]] = {}
     for i, spec in enumerate(specs):
-        groups.setdefault(spec.scenario, []).append(i)
+        groups.setdefault(i if tier_trains(spec.tier) else spec.scenario, []).append(i)
     return list(groups.values())
 
 
+def task_cost(spec: ReplaySpec) -> tuple[int, int, int]:
+    """A sort key for a replay's cost, largest first: its gridsize, the samples it trains
+    (epochs x groups of its tier sizes; 0 without training), then its scenario's number of
+    setting overrides (each adds model parts or trainable weights the checks exercise)."""
+    scenario = get_scenario(spec.scenario)
+    sizes = tier_size(spec.tier, scenario.gridsize, scenario.name)
+    trained = (sizes.nepochs or 0) * sizes.n_groups if sizes.trains else 0
+    return (-scenario.gridsize, -trained, -len(scenario.overrides))
+
+
 def longest_first(specs: Sequence[ReplaySpec], groups: list[list[int]]) -> list[int]:
-    """Positions in `groups` in the order to submit them: the costliest scenarios first, so
-    the cheap ones fill the workers' ends (longest-processing-time-first). The cost estimate
-    is the scenario's gridsize, then its number of setting overrides (each adds model parts
-    or trainable weights the checks exercise); ties keep spec order. Measured on 2 cores, tiny
-    tier: a gridsize-2 pair 5.9-6.5 s, gs1_custom_trainable 5.4 s, a dose-sweep pair 3.7-4.0 s;
-    in spec order the last scenario ran alone for ~5 s."""
-    def costliest_first(position: int) -> tuple[int, int, int]:
-        scenario = get_scenario(specs[groups[position][0]].scenario)
-        return (-scenario.gridsize, -len(scenario.overrides), position)
-    return sorted(range(len(groups)), key=costliest_first)
+    """Positions in `groups` in the order to submit them: the costliest tasks first
+    (`task_cost` of a task's first replay), so the cheap ones fill the workers' ends
+    (longest-processing-time-first); ties keep spec order. Measured on 2 cores, tiny tier: a
+    gridsize-2 pair 5.9-6.5 s, gs1_custom_trainable 5.4 s, a dose-sweep pair 3.7-4.0 s; in
+    spec order the last scenario ran alone for ~5 s."""
+    return sorted(range(len(groups)), key=lambda g: (*task_cost(specs[groups[g][0]]), g))
 
 
-def auto_jobs(scenarios: int, tier: str, cores: int | None = None) -> int:
-    """The default worker count for `scenarios` distinct scenarios: min(schedulable cores,
-    scenarios), 1 for a training tier."""
-    if tier_trains(tier):
-        return 1
+def auto_jobs(tasks: int, cores: int | None = None) -> int:
+    """The default worker count for `tasks` worker tasks (`task_groups`): min(schedulable
+    cores, tasks)."""
     cores = schedulable_cores() if cores is None else cores
-    return max(1, min(cores, scenarios))
+    return max(1, min(cores, tasks))
 
 
-def _replay_group(specs: list[ReplaySpec], ledger: Ledger) -> list[tuple[ReplayOutcome, float]]:
-    """Worker task: the replays of one scenario, in order, with their wall seconds."""
+def _replay_group(specs: list[ReplaySpec], ledger: Ledger,
+                  progress: bool = False) -> list[tuple[ReplayOutcome, float]]:
+    """Worker task: the replays of one task, in order, with their wall seconds. progress: a
+    plain line per stage of PLAIN_STAGE_S or more (parity.progress; no bars from a worker)."""
+    if progress:
+        plain_only()
     out = []
     for spec in specs:
         t0 = time.perf_counter()
-        out.append((run_replay(spec, ledger), time.perf_counter() - t0))
+        out.append((run_replay(spec, ledger, progress=progress), time.perf_counter() - t0))
     return out
 
 
@@ -101,8 +117,11 @@ class LocalRun:
     the last, the workers are told to exit and `wait_exit()` waits until they have (their
     interpreter teardown, ~1.4 s with TensorFlow loaded, overlaps the caller's report)."""
 
-    def __init__(self, pool: ProcessPoolExecutor, specs, groups, futures, ledger: Ledger):
+    def __init__(self, pool: ProcessPoolExecutor, specs, groups, futures, ledger: Ledger,
+                 workers: int):
         self._pool = pool
+        self.workers = workers  #: worker processes
+        self.tasks = len(groups)  #: tasks (task_groups)
         self._procs: list = []
         self._results = self._collect(specs, groups, futures, ledger)
 
@@ -138,19 +157,36 @@ class LocalRun:
         pool.shutdown(wait=False)  # the workers exit while the caller goes on
 
 
-def run_local(specs: Sequence[ReplaySpec], ledger: Ledger, jobs: int) -> LocalRun:
-    """Start the replays of `specs` on `jobs` spawned worker processes (a scenario per task)
-    and return a LocalRun: (outcome, wall seconds) in spec order. A worker that dies is
-    reported on stderr and its scenario replayed in this process; an exception a replay
-    raises (e.g. ConfigError) is re-raised by the iterator; an interrupt stops the workers."""
-    groups = scenario_groups(specs)
-    pool = ProcessPoolExecutor(max_workers=max(1, min(jobs, len(groups))),
-                               mp_context=multiprocessing.get_context("spawn"))
+def run_local(specs: Sequence[ReplaySpec], ledger: Ledger, jobs: int,
+              on_done: Callable[[str], None] | None = None, progress: bool = False) -> LocalRun:
+    """Start the replays of `specs` on `jobs` spawned worker processes (`task_groups`) and
+    return a LocalRun: (outcome, wall seconds) in spec order. on_done, if given, gets a line
+    as each task ends, in the order they end ('gs2_custom/legacy: 289.1 s in a worker, 1 of
+    6 tasks done'), so a long run shows progress before its first replay in spec order is
+    back; progress: the workers write a plain line per stage of 10 s or more. A worker that dies is reported on stderr and its task replayed in this process; an
+    exception a replay raises (e.g. ConfigError) is re-raised by the iterator; an interrupt
+    stops the workers."""
+    groups = task_groups(specs)
+    workers = max(1, min(jobs, len(groups)))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     futures: list = [None] * len(groups)
+    ended = itertools.count(1)
+
+    def report(group: list[int], future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        seconds = sum(s for _, s in future.result())
+        names = ", ".join(f"{specs[i].scenario}/{specs[i].profile}" for i in group)
+        on_done(f"{names}: {seconds:.1f} s in a worker, {next(ended)} of {len(groups)} "
+                f"tasks done")
+
     try:
         for g in longest_first(specs, groups):
-            futures[g] = pool.submit(_replay_group, [specs[i] for i in groups[g]], ledger)
+            futures[g] = pool.submit(_replay_group, [specs[i] for i in groups[g]], ledger,
+                                     progress)
+            if on_done is not None:
+                futures[g].add_done_callback(functools.partial(report, groups[g]))
     except BaseException:
         _stop(pool)
         raise
-    return LocalRun(pool, specs, groups, futures, ledger)
+    return LocalRun(pool, specs, groups, futures, ledger, workers)

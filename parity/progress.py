@@ -10,9 +10,20 @@ import sys
 PLAIN_STAGE_S = 10.0
 
 
+_PLAIN_ONLY = False
+
+
+def plain_only() -> None:
+    """Plain lines from now on in this process, even on a terminal (a worker process whose
+    bars would overwrite its siblings' and the parent's)."""
+    global _PLAIN_ONLY
+    _PLAIN_ONLY = True
+
+
 def on_terminal() -> bool:
-    """Whether stderr is a terminal (tqdm's bar) or not (plain lines)."""
-    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    """Whether stderr is a terminal (tqdm's bar) or not (plain lines; also after
+    `plain_only`)."""
+    return not _PLAIN_ONLY and bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
 def line(text: str) -> None:

@@ -60,7 +60,7 @@ def resolve(spec: ReplaySpec) -> ResolvedReplay:
     profile, tier or grouping."""
     scenario = get_scenario(spec.scenario)
     profile = get_profile(spec.profile)
-    sizes = tier_size(spec.tier, scenario.gridsize)
+    sizes = tier_size(spec.tier, scenario.gridsize, scenario.name)
     config = resolve_config(scenario, profile, sizes, grouping=spec.grouping, seed=spec.seed)
     if "low_ceiling" in spec.faults:
         config = apply_settings(config, {"model.amp_activation": "scaled_sigmoid",

@@ -21,7 +21,8 @@ def check_legacy_ratio(legacy: Mapping[str, Any], current: Mapping[str, Any],
                        ctx: CheckContext) -> Result:
     """Trained legacy/current amplitude (LS scalars over the pixels predicted unsaturated, on the
     same held-out object) vs the predicted ratio (g of the legacy data over 1); held where both
-    records hold learns_structure (a units claim needs models that reconstruct the object)."""
+    records hold learns_structure and the tier holds the ratio (`verifies_legacy_ratio`: a
+    units claim needs models that reconstruct the object with converged units)."""
     tol = ctx.tol("legacy_ratio")
     ratio = (legacy["evaluate.saturation.unsaturated_ls_scalar"]
              / current["evaluate.saturation.unsaturated_ls_scalar"])
@@ -29,9 +30,10 @@ def check_legacy_ratio(legacy: Mapping[str, Any], current: Mapping[str, Any],
                  / current["evaluate.predicted_amplitude_ratio"])
     rd = rel_diff(ratio, predicted)
     ok = finite(ratio) and rd <= tol
-    # a units claim needs models that reconstruct the object: where the tier is too short
-    # for learns_structure to be held (trained gs2), the ratio is reported, not held
-    held = legacy["evaluate.verifies_learning"] and current["evaluate.verifies_learning"]
+    # a units claim needs models that reconstruct the object and whose units have converged:
+    # where the tier is too short for that (TierSize.verify_learning, verify_legacy_ratio),
+    # the ratio is reported, not held
+    held = legacy["evaluate.verifies_legacy_ratio"] and current["evaluate.verifies_legacy_ratio"]
     verdict = PASS if ok else (FAIL if held else WARN)
     return Result(ratio, predicted, verdict,
                   f"LS legacy / LS current = {ratio:.4f} vs predicted g = {predicted:.4f} "

@@ -92,7 +92,13 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
 
         with distributed.cluster_client(workers, scheduler) as client:
             remote = distributed.run_replays(client, specs, ledger)
-    local = run_local(specs, ledger, jobs) if remote is None and jobs > 1 else None
+    local = None
+    if remote is None and jobs > 1:
+        local = run_local(specs, ledger, jobs, on_done=progress_line if progress else None,
+                          progress=progress)
+        if progress:
+            progress_line(f"{len(specs)} replays as {local.tasks} tasks on {local.workers} worker "
+                          f"processes: a line as each task ends, then the results in order")
     if local is not None:
         load_plotting()  # this process waits for the workers: load the report's library now
     results, records = [], []
@@ -167,7 +173,7 @@ def _jobs(args) -> int:
     if args.jobs is not None:
         return args.jobs
     pairs = all_replays(args.scenario, args.profile, args.tier)
-    return auto_jobs(len({scenario for scenario, _ in pairs}), args.tier)
+    return auto_jobs(len(pairs) if tier_trains(args.tier) else len({s for s, _ in pairs}))
 
 
 def _positive_int(text: str) -> int:

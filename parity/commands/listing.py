@@ -7,8 +7,17 @@ from .. import jsonsafe
 from ..faults import FAULTS, TRAINING_FAULTS
 from ..profiles import PROFILES, diff_markdown, diff_rows, get_profile
 from ..records import STAGES
-from ..scenarios import SCENARIOS, SWEEPS, TIER_SCENARIOS, TIERS, resolve_config, tier_scenarios
+from ..scenarios import (SCENARIO_TIERS, SCENARIOS, SWEEPS, TIER_SCENARIOS, TIERS, resolve_config,
+                         tier_scenarios)
 from .common import EXIT_OK
+
+
+def _learning_held(sizes) -> str:
+    """The "learning held" column: whether the tier holds the learning checks, and
+    legacy_ratio with them."""
+    if not (sizes.trains and sizes.verify_training and sizes.verify_learning):
+        return "no"
+    return "yes" if sizes.verify_legacy_ratio else "yes (legacy_ratio reported)"
 
 
 def _cmd_list(args) -> int:
@@ -20,6 +29,7 @@ def _cmd_list(args) -> int:
                           for n, s in SCENARIOS.items()},
             "sweeps": {k: list(v) for k, v in SWEEPS.items()},
             "tiers": {f"{t}/gs{gs}": vars(sz) for (t, gs), sz in TIERS.items()},
+            "scenario_tiers": {f"{t}/{n}": vars(sz) for (t, n), sz in SCENARIO_TIERS.items()},
             "profiles": {n: p.description for n, p in PROFILES.items()},
             "stages": list(STAGES),
             "tier_scenarios": {t: list(tier_scenarios(t)) for t in TIER_SCENARIOS},
@@ -42,12 +52,15 @@ def _cmd_list(args) -> int:
     print("| tier | gridsize | object | images | groups | batch | nepochs | width (nfs x base) "
           "| split | trains | learning held | scenarios |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for (t, gs), sz in TIERS.items():
+    rows = [(t, gs, sz, [n for n in tier_scenarios(t) if SCENARIOS[n].gridsize == gs
+                         and (t, n) not in SCENARIO_TIERS]) for (t, gs), sz in TIERS.items()]
+    rows += [(t, SCENARIOS[n].gridsize, sz, [n]) for (t, n), sz in SCENARIO_TIERS.items()]
+    for t, gs, sz, names in rows:
         print(f"| {t} | {gs} | {sz.object_size} | {sz.n_images} | {sz.n_groups} | "
               f"{sz.batch_size} | {sz.nepochs if sz.nepochs is not None else 'profile'} | "
               f"{sz.n_filters_scale} x {sz.base_filters} | {sz.split} | {sz.trains} | "
-              f"{sz.trains and sz.verify_training and sz.verify_learning} | "
-              f"{', '.join(tier_scenarios(t)) if t in TIER_SCENARIOS else 'all'} |")
+              f"{_learning_held(sz)} | "
+              f"{', '.join(names) if names else '-'} |")
     print("\n## Profiles\n")
     for n, p in PROFILES.items():
         print(f"- {n}: {p.description}")

@@ -44,6 +44,24 @@ def _faulty_model(st: StageState):
     return model
 
 
+def feed_with_faults(fed, faults: tuple[str, ...]):
+    """The fed container `fed` as ptycho.train.train fits it under the injected feed faults
+    (parity.faults GRIDSIZE2_FAULTS): itself without one, else a copy whose relative offsets
+    are zero ('coords_dropped') and / or whose patterns are rolled by one along the channel
+    axis against the offsets ('channels_rolled'). Both leave every intensity, hence every
+    scale, as it is."""
+    drop, roll = "coords_dropped" in faults, "channels_rolled" in faults
+    if not (drop or roll):
+        return fed
+    from ptycho.container import PtychoDataContainer
+
+    coords = np.zeros_like(fed.coords_nominal_np) if drop else fed.coords_nominal_np
+    X = np.roll(fed.X_np, 1, axis=-1) if roll else fed.X_np
+    return PtychoDataContainer(X, fed.Y_I_np, fed.Y_phi_np, coords, fed.probe_np,
+                               coords_offsets=fed.coords_offsets_np, nn_indices=fed.nn_indices_np,
+                               feed_gain=fed.feed_gain)
+
+
 def loss_floor(st: StageState) -> float:
     """The training loss's floor on the training split (nll_weight x the NLL at lam = k, the
     amplitude MAE's floor is 0): ptycho.losses.nll_floor on the rows train() fits."""
@@ -81,7 +99,7 @@ def stage_train(st: StageState) -> dict[str, Any]:
         fed, grouped = infer_container(st)
         frame = held_out_frame(fed, grouped, st.art.plan, cfg, probe=st.art.probe,
                                      mask=st.art.mask, size=st.sizes.object_size)
-    res = train(st.art.fed, st.art.plan, cfg, probe=st.art.probe,
+    res = train(feed_with_faults(st.art.fed, st.spec.faults), st.art.plan, cfg, probe=st.art.probe,
                 max_offset=st.art.planned_max_offset, model=_faulty_model(st),
                 callbacks=[curve_callback(frame, st.sizes.curve_every, cfg.nepochs)]
                 if frame is not None else [])

@@ -20,6 +20,7 @@ CLEAN = {
     "train.loss_last": -2854937.25, "train.loss_floor": -2860000.0,
     "train.loss_excess_ratio": (-2854937.25 + 2860000.0) / (-2607750.0 + 2860000.0),
     "infer.verifies_prediction": True, "evaluate.verifies_learning": True,
+    "evaluate.verifies_legacy_ratio": True,
     A + "rel_rmse_scaled.model": 0.070, A + "rel_rmse_scaled.baseline": 0.133,
     A + "pearson.model": 0.950, A + "pearson.baseline": 0.802,
     "evaluate.predicted_amplitude_ratio": 1.0,
@@ -149,8 +150,15 @@ def test_legacy_ratio_pair(tol):
     assert check_legacy_ratio({**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": far},
                               CLEAN, LEDGER).verdict == FAIL
     short = {**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": 0.96,
-             "evaluate.verifies_learning": False}
+             "evaluate.verifies_learning": False, "evaluate.verifies_legacy_ratio": False}
     assert check_legacy_ratio(short, CLEAN, LEDGER).verdict == WARN
+    # a tier that holds learning but not the ratio (gs2_custom, trained): reported
+    unconverged = {**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": 0.96,
+                   "evaluate.verifies_legacy_ratio": False}
+    assert check_legacy_ratio(unconverged, CLEAN, LEDGER).verdict == WARN
+    assert check_legacy_ratio({**LEGACY, "evaluate.saturation.unsaturated_ls_scalar": 0.96},
+                              {**CLEAN, "evaluate.verifies_legacy_ratio": False},
+                              LEDGER).verdict == WARN
     assert check_legacy_ratio({**LEGACY, "evaluate.saturation.predicted_fraction": 0.9},
                               CLEAN, LEDGER) is None
     assert check_legacy_ratio({**LEGACY, "train.mode": "probe"}, CLEAN, LEDGER) is None

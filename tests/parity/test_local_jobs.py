@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from parity.commands import main
-from parity.local_jobs import auto_jobs, longest_first, scenario_groups
+from parity.commands import main, run_check
+from parity.local_jobs import auto_jobs, longest_first, task_groups
 from parity.replay import DEFAULT_MODELS, ReplaySpec
 from tests.parity._reports import assert_same_as_serial, check_run
 
@@ -35,9 +35,28 @@ def _specs(scenarios):
     return [ReplaySpec(scenario=s, profile=p) for s in scenarios for p in ("legacy", "current")]
 
 
-def test_scenario_groups_keep_the_profiles_of_a_scenario_together_in_order():
+def test_task_groups_keep_the_profiles_of_a_scenario_together_in_order():
     specs = _specs(["gs2_ideal", "gs1_ideal"]) + [ReplaySpec("gs2_ideal", "legacy", seed=2)]
-    assert scenario_groups(specs) == [[0, 1, 4], [2, 3]]
+    assert task_groups(specs) == [[0, 1, 4], [2, 3]]
+
+
+def test_task_groups_give_each_replay_of_a_training_tier_a_task():
+    specs = [ReplaySpec(s, p, tier="trained") for s in ("gs2_ideal", "gs1_custom")
+             for p in ("legacy", "current")]
+    assert task_groups(specs) == [[0], [1], [2], [3]]
+
+
+def test_longest_first_submits_the_trained_tier_by_training_samples():
+    """In the trained tier gs2_custom trains 20 epochs of 512 groups, gs2_ideal 10 of 256:
+    gs2_custom's replays go first, then gs2_ideal's, then gridsize 1's, legacy before current
+    within a scenario (spec order)."""
+    names = ["gs1_custom", "gs2_ideal", "gs2_custom"]
+    specs = [ReplaySpec(s, p, tier="trained") for s in names for p in ("legacy", "current")]
+    order = [(specs[g].scenario, specs[g].profile)
+             for g in longest_first(specs, task_groups(specs))]
+    assert order == [("gs2_custom", "legacy"), ("gs2_custom", "current"),
+                     ("gs2_ideal", "legacy"), ("gs2_ideal", "current"),
+                     ("gs1_custom", "legacy"), ("gs1_custom", "current")]
 
 
 def test_longest_first_submits_gridsize_2_then_the_scenarios_with_overrides():
@@ -46,18 +65,17 @@ def test_longest_first_submits_gridsize_2_then_the_scenarios_with_overrides():
     names = ["gs1_ideal", "gs1_ideal_1e4", "gs1_custom_trainable", "gs2_ideal", "gs1_custom",
              "gs2_custom"]
     specs = _specs(names)
-    groups = scenario_groups(specs)
+    groups = task_groups(specs)
     order = [names[g] for g in longest_first(specs, groups)]
     assert order == ["gs2_custom", "gs2_ideal", "gs1_custom_trainable", "gs1_custom",
                      "gs1_ideal", "gs1_ideal_1e4"]
 
 
-def test_auto_jobs_one_per_core_up_to_the_scenarios_and_one_for_a_training_tier():
-    assert auto_jobs(8, "tiny", cores=2) == 2
-    assert auto_jobs(8, "tiny", cores=16) == 8
-    assert auto_jobs(8, "tiny", cores=1) == 1
-    assert auto_jobs(1, "tiny", cores=16) == 1
-    assert auto_jobs(4, "trained", cores=16) == 1
+def test_auto_jobs_one_per_core_up_to_the_tasks():
+    assert auto_jobs(8, cores=2) == 2
+    assert auto_jobs(8, cores=16) == 8
+    assert auto_jobs(8, cores=1) == 1
+    assert auto_jobs(1, cores=16) == 1
 
 
 def test_jobs_2_equals_serial_and_runs_nothing_in_this_process(tmp_path, golden_dir, serial):
@@ -66,6 +84,22 @@ def test_jobs_2_equals_serial_and_runs_nothing_in_this_process(tmp_path, golden_
     assert len(DEFAULT_MODELS) == 0  # every model was built in a worker
     assert not multiprocessing.active_children()  # the workers have ended when check returns
     _same_as_serial(run, serial)
+
+
+def test_jobs_2_says_each_task_as_it_ends(tmp_path, golden_dir, capfd):
+    """Progress with worker processes: a line saying how the replays run, then one per task in
+    the order the tasks end, then the per-replay lines in spec order."""
+    run_check(golden_dir=golden_dir, scenarios=SCENARIOS, out_dir=tmp_path, jobs=2, progress=True)
+    err = capfd.readouterr().err.splitlines()
+    assert err[0] == ("4 replays as 2 tasks on 2 worker processes: a line as each task ends, "
+                      "then the results in order"), err
+    done = [ln for ln in err if "tasks done" in ln]
+    assert sorted(ln.split(":")[0] for ln in done) == ["gs1_ideal/legacy, gs1_ideal/current",
+                                                       "gs2_custom/legacy, gs2_custom/current"]
+    assert [ln.rsplit(",", 1)[1] for ln in done] == [" 1 of 2 tasks done", " 2 of 2 tasks done"]
+    ordered = [ln.split(":")[0] for ln in err if ln.startswith("[")]
+    assert ordered == ["[1/4] gs1_ideal/legacy", "[2/4] gs1_ideal/current",
+                       "[3/4] gs2_custom/legacy", "[4/4] gs2_custom/current"], err
 
 
 def test_a_killed_worker_loses_nothing(tmp_path, golden_dir, serial, capfd):

@@ -28,3 +28,16 @@ def test_a_stage_at_the_threshold_gets_a_plain_line_and_none_without_progress(mo
     assert all(re.fullmatch(r"  gs1_ideal/current \[dataclass\] \w+: \d+ s", ln) for ln in lines)
     run_stages(resolve(spec), stages=stages, progress=False, models=ModelCache())
     assert capsys.readouterr().err == ""
+
+
+def test_plain_only_turns_a_terminal_into_plain_lines(monkeypatch):
+    """A worker process draws no bars on its parent's terminal (parity.local_jobs)."""
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress.sys, "stderr", Tty())
+    monkeypatch.setattr(progress, "_PLAIN_ONLY", False)
+    assert progress.on_terminal()
+    progress.plain_only()
+    assert not progress.on_terminal()

@@ -3,8 +3,8 @@ import pathlib
 
 import pytest
 
-from parity.scenarios import (SCENARIOS, SWEEPS, TIERS, all_replays, get_scenario,
-                              grouping_settings, resolve_config, tier_size)
+from parity.scenarios import (SCENARIO_TIERS, SCENARIOS, SWEEPS, TIERS, all_replays, get_scenario,
+                              grouping_settings, resolve_config, tier_scenarios, tier_size)
 from parity.profiles import LEGACY
 from ptycho.errors import ConfigError
 from ptycho.probe import experimental_probe_path
@@ -126,3 +126,23 @@ def test_readme_states_the_reduced_tiers_curve_interval():
     words = {1: "after every epoch", 2: "after every 2nd epoch", 3: "after every 3rd epoch"}
     readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert words.get(k, f"after every {k}th epoch") in " ".join(readme.split())
+
+
+def test_scenario_sizes_name_a_scenario_of_their_tier_and_replace_its_gridsize_default():
+    for (tier, name), sizes in SCENARIO_TIERS.items():
+        assert name in tier_scenarios(tier), (tier, name)
+        gridsize = get_scenario(name).gridsize
+        assert tier_size(tier, gridsize, name) is sizes
+        assert tier_size(tier, gridsize) is TIERS[(tier, gridsize)] is not sizes
+        assert resolve_config(name, "current", tier).n_groups == sizes.n_groups
+
+
+def test_readme_states_the_trained_tiers_sizes_and_what_it_holds():
+    """The README says, per trained scenario, the groups and epochs the code trains and whether
+    its learning is held."""
+    readme = " ".join((pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    for name in tier_scenarios("trained"):
+        sz = tier_size("trained", get_scenario(name).gridsize, name)
+        held = "held" if sz.verify_learning else "reported"
+        want = f"{name}: {sz.n_groups} groups x {sz.nepochs} epochs, learning {held}"
+        assert want in readme, want

@@ -143,3 +143,35 @@ def test_observed_quantities_are_measured_not_copied_from_the_prediction(held):
         measured = math.sqrt(v["network_input.mean_sum_xy_sq"] / v["container.X.mean_sum_xy_sq"])
         assert v["labels.observed_input_gain"] == measured
         assert v["labels.observed_input_gain"] != v["labels.predicted_input_gain"]
+
+
+def _container(C, seed=0):
+    from ptycho.container import PtychoDataContainer
+
+    rng = np.random.default_rng(seed)
+    X = rng.random((3, 8, 8, C), dtype=np.float32)
+    coords = rng.normal(size=(3, 1, 2, C)) * (C > 1)
+    return PtychoDataContainer(X, None, None, coords, np.ones((8, 8), np.complex64))
+
+
+@pytest.mark.parametrize("fault", ["coords_dropped", "channels_rolled"])
+def test_gridsize_2_feed_faults_keep_every_intensity_and_break_only_gridsize_2(fault):
+    """The training feed faults leave every pattern's intensity (so every scale) as it is;
+    at gridsize 2 they zero the offsets or pair each pattern with its neighbour's offset,
+    at gridsize 1 (one pattern at offset 0) the feed equals the clean one."""
+    from parity.stages.training import feed_with_faults
+
+    fed = _container(4)
+    bad = feed_with_faults(fed, (fault,))
+    # the same patterns in each group (a permutation of its channels)
+    assert np.array_equal(np.sort(bad.X_np, axis=-1), np.sort(fed.X_np, axis=-1))
+    if fault == "coords_dropped":
+        assert np.array_equal(bad.X_np, fed.X_np) and not bad.coords_nominal_np.any()
+    else:
+        assert np.array_equal(bad.coords_nominal_np, fed.coords_nominal_np)
+        assert np.array_equal(bad.X_np[..., 1], fed.X_np[..., 0])
+    assert feed_with_faults(fed, ()) is fed
+    one = _container(1)
+    same = feed_with_faults(one, (fault,))
+    assert np.array_equal(same.X_np, one.X_np)
+    assert np.array_equal(same.coords_nominal_np, one.coords_nominal_np)
