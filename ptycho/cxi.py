@@ -264,10 +264,12 @@ def _metadata(entry, prefix: str) -> dict:
     if node is None:
         return {}
     value = node[()]
-    if isinstance(value, bytes):
-        value = value.decode("utf-8")
     try:
-        meta = json.loads(str(value))
+        text = value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    except UnicodeDecodeError as exc:
+        raise DataContractError(path, f"is not UTF-8 text: {exc}") from exc
+    try:
+        meta = json.loads(text)
     except ValueError as exc:
         raise DataContractError(path, f"is not valid JSON: {exc}") from exc
     if not isinstance(meta, dict):

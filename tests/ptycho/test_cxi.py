@@ -278,6 +278,16 @@ def test_metadata_must_be_json(cxi):
     assert _error(_edit(cxi, bad)).key == "/entry_1/ptycho_parity/metadata"
 
 
+def test_metadata_that_is_not_utf8_is_a_typed_error(cxi):
+    """Found by the fuzzed-reader property test: bytes that do not decode (a damaged
+    attribute) raised UnicodeDecodeError from the reader."""
+    def bad(f):
+        del f["entry_1/ptycho_parity/metadata"]
+        f["entry_1/ptycho_parity/metadata"] = np.bytes_(b'{"a": "\xa2"}')
+    err = _error(_edit(cxi, bad))
+    assert err.key == "/entry_1/ptycho_parity/metadata" and "UTF-8" in str(err)
+
+
 def test_not_cxi_hdf5(tmp_path):
     with h5py.File(tmp_path / "x.h5", "w") as f:
         f["something"] = 1
