@@ -163,9 +163,9 @@ def run_local(specs: Sequence[ReplaySpec], ledger: Ledger, jobs: int,
     return a LocalRun: (outcome, wall seconds) in spec order. on_done, if given, gets a line
     as each task ends, in the order they end ('gs2_custom/legacy: 289.1 s in a worker, 1 of
     6 tasks done'), so a long run shows progress before its first replay in spec order is
-    back; progress: the workers write a plain line per stage of 10 s or more. A worker that dies is reported on stderr and its task replayed in this process; an
-    exception a replay raises (e.g. ConfigError) is re-raised by the iterator; an interrupt
-    stops the workers."""
+    back; progress: the workers write a plain line per stage of 10 s or more. A worker that
+    dies is reported on stderr and its task replayed in this process; an exception a replay
+    raises (e.g. ConfigError) is re-raised by the iterator; an interrupt stops the workers."""
     groups = task_groups(specs)
     workers = max(1, min(jobs, len(groups)))
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))

@@ -99,7 +99,8 @@ def stage_train(st: StageState) -> dict[str, Any]:
         fed, grouped = infer_container(st)
         frame = held_out_frame(fed, grouped, st.art.plan, cfg, probe=st.art.probe,
                                      mask=st.art.mask, size=st.sizes.object_size)
-    res = train(feed_with_faults(st.art.fed, st.spec.faults), st.art.plan, cfg, probe=st.art.probe,
+    res = train(feed_with_faults(st.art.fed, st.spec.faults), st.art.plan, cfg,
+                probe=st.art.probe,
                 max_offset=st.art.planned_max_offset, model=_faulty_model(st),
                 callbacks=[curve_callback(frame, st.sizes.curve_every, cfg.nepochs)]
                 if frame is not None else [])

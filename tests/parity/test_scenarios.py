@@ -140,7 +140,8 @@ def test_scenario_sizes_name_a_scenario_of_their_tier_and_replace_its_gridsize_d
 def test_readme_states_the_trained_tiers_sizes_and_what_it_holds():
     """The README says, per trained scenario, the groups and epochs the code trains and whether
     its learning is held."""
-    readme = " ".join((pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    path = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+    readme = " ".join(path.read_text().split())
     for name in tier_scenarios("trained"):
         sz = tier_size("trained", get_scenario(name).gridsize, name)
         held = "held" if sz.verify_learning else "reported"
