@@ -11,7 +11,7 @@ from .. import golden as G
 from .. import jsonsafe
 from ..checks import PAIR_PROFILES, evaluate_pair
 from ..curve_figure import curve_of
-from ..local_jobs import auto_jobs, run_local
+from ..local_jobs import auto_jobs, run_local, task_groups
 from ..model_cache import ModelCache
 from ..progress import PLAIN_STAGE_S
 from ..progress import line as progress_line
@@ -78,8 +78,8 @@ def run_check(*, golden_dir: pathlib.Path, tier: str = "tiny", scenarios=None, p
     workers / scheduler: run the replays on a dask cluster (parity.distributed: a LocalCluster
     of that many processes on 127.0.0.1 / the scheduler at that address); the telemetry,
     verdicts and report are the serial run's (wall times aside). jobs > 1 (without a cluster):
-    the replays on that many spawned local processes, a scenario per task (parity.local_jobs;
-    same telemetry, verdicts and report)."""
+    the replays on that many spawned local processes (parity.local_jobs.task_groups: a scenario
+    per task, a replay per task in a tier that trains; same telemetry, verdicts and report)."""
     t0 = time.perf_counter()
     ledger = G.ledger_of(golden_dir)
     pairs = all_replays(scenarios, profiles, tier)
@@ -172,8 +172,9 @@ def _jobs(args) -> int:
         return 1
     if args.jobs is not None:
         return args.jobs
-    pairs = all_replays(args.scenario, args.profile, args.tier)
-    return auto_jobs(len(pairs) if tier_trains(args.tier) else len({s for s, _ in pairs}))
+    specs = [ReplaySpec(scenario=s, profile=p, tier=args.tier)
+             for s, p in all_replays(args.scenario, args.profile, args.tier)]
+    return auto_jobs(len(task_groups(specs)))
 
 
 def _positive_int(text: str) -> int:

@@ -166,3 +166,21 @@ def test_stop_ends_the_running_workers_at_once():
     while not all(_ended(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert all(_ended(pid) for pid in pids), pids
+
+
+def test_default_jobs_is_one_worker_per_task_up_to_the_cores(monkeypatch):
+    """`check`'s default --jobs: the tiny tier's 16 replays are 8 scenario tasks, the trained
+    tier's 6 replays 6 tasks (task_groups); a cluster takes them all (1 local job)."""
+    import argparse
+
+    from parity import local_jobs
+    from parity.commands.check import _jobs
+
+    monkeypatch.setattr(local_jobs, "schedulable_cores", lambda: 16)
+
+    def args(tier, **kw):
+        return argparse.Namespace(**{"workers": None, "scheduler": None, "jobs": None,
+                                     "scenario": None, "profile": None, "tier": tier, **kw})
+
+    assert _jobs(args("tiny")) == 8 and _jobs(args("trained")) == 6
+    assert _jobs(args("trained", jobs=3)) == 3 and _jobs(args("tiny", workers=2)) == 1
